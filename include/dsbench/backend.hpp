@@ -1,0 +1,85 @@
+// Backend, device, buffer, stream and event interfaces. The harness knows accelerators only
+// through these; each backend (kernels/<backend>/) implements them. Modelled on ggml-backend:
+// small, vendor-neutral, and expressible later as a C function table for plugins.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "dsbench/dtype.h"
+#include "dsbench/status.hpp"
+
+namespace dsbench {
+
+class Kernel;
+class Stream;
+
+// Device and build properties, typed so scorecards keep numbers as numbers.
+using PropertyValue = std::variant<bool, int64_t, double, std::string>;
+using Properties = std::map<std::string, PropertyValue>;
+
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual void* data() const = 0;
+  virtual size_t bytes() const = 0;
+};
+
+// A timestamp in a stream's order. elapsed_ms is only valid once both events completed.
+class Event {
+ public:
+  virtual ~Event() = default;
+  virtual Status record(Stream& stream) = 0;
+  virtual Status synchronize() = 0;
+  virtual Status elapsed_ms(const Event& start, double* ms) const = 0;
+};
+
+// An in-order queue of work. On the CPU backend work runs when enqueued.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual Status synchronize() = 0;
+  virtual void* native_handle() const { return nullptr; }  // cudaStream_t, hipStream_t, ...
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual std::string name() const = 0;      // marketing name, e.g. "NVIDIA H100 80GB HBM3"
+  virtual std::string backend() const = 0;   // "cpu", "cuda", ...
+  virtual int index() const = 0;
+  virtual Properties properties() const = 0;  // memory, clocks, SM count, ISA, ...
+  // The E4M3 variant this device's FP8 arithmetic uses (E4M3FN; E4M3FNUZ on gfx94x).
+  virtual dsb_dtype fp8_e4m3() const { return DSB_DTYPE_E4M3FN; }
+  // Memory of this device is directly addressable by the host (CPU backend, plugin host memory).
+  virtual bool host_accessible() const { return false; }
+
+  virtual Status allocate(size_t bytes, std::unique_ptr<Buffer>* out) = 0;
+  virtual Status copy_to_device(void* dst, const void* src_host, size_t bytes) = 0;
+  virtual Status copy_to_host(void* dst_host, const void* src, size_t bytes) = 0;
+  virtual Status fill_bytes(void* dst, uint8_t value, size_t bytes) = 0;  // poisoning
+  virtual Status create_stream(std::unique_ptr<Stream>* out) = 0;
+  virtual Status create_event(std::unique_ptr<Event>* out) = 0;
+  // Evicts caches between timed repetitions (a write larger than the last-level cache).
+  virtual Status flush_cache(Stream& stream) = 0;
+  virtual Status synchronize() = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual int device_count() = 0;
+  virtual Device* device(int index) = 0;
+  // Why device_count() is 0 ("no CUDA device: cudaGetDeviceCount: insufficient driver"); empty otherwise.
+  virtual std::string unavailable_reason() { return {}; }
+  virtual std::vector<const Kernel*> kernels() const = 0;
+  virtual Properties build_info() const = 0;  // runtime and library versions
+};
+
+}  // namespace dsbench
