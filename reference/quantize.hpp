@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "dsbench/dtype.h"
+#include "dsbench/ops.h"
 
 namespace dsbench::ref {
 

@@ -1,0 +1,161 @@
+// `dsbench run`: a suite on one backend, a results table on stdout, a scorecard on disk — written
+// whole whatever happens to the cases (and on Ctrl-C, with what has run so far).
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "harness/backend_registry.hpp"
+#include "harness/cli/commands.hpp"
+#include "harness/error.hpp"
+#include "harness/report_table.hpp"
+#include "harness/runner.hpp"
+#include "harness/scorecard.hpp"
+#include "harness/suite.hpp"
+
+namespace dsbench::cli {
+namespace {
+
+struct RunArgs {
+  std::string suite = "smoke";
+  std::string backend = "auto";
+  std::string out;
+  std::string dump, dump_failures;
+  std::string seed = "random";
+  RunOptions opts;
+  bool no_flush = false;
+  std::set<std::string> given;  // timing flags passed explicitly
+};
+
+std::string joined_command_line() {
+  std::ifstream f("/proc/self/cmdline");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  for (char& c : all) if (c == '\0') c = ' ';
+  while (!all.empty() && all.back() == ' ') all.pop_back();
+  return all;
+}
+
+uint64_t parse_seed(const std::string& s) {
+  if (s == "random") return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  try {
+    size_t used = 0;
+    const uint64_t v = std::stoull(s, &used, 0);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  DSB_THROW("--seed: \"" + s + "\" is not an unsigned integer or \"random\"");
+}
+
+void on_interrupt(int) { request_stop(); }
+
+// Options given on the command line win over the suite's "defaults.timing".
+void apply_suite_timing(const Suite& suite, RunArgs& a) {
+  const nlohmann::json& t = suite.timing_defaults;
+  TimingConfig& c = a.opts.timing;
+  auto take = [&](const char* key, const char* flag, auto& field) {
+    if (t.contains(key) && !a.given.count(flag)) field = t.at(key).get<std::remove_reference_t<decltype(field)>>();
+  };
+  take("warmup", "--warmup", c.warmup);
+  take("min_reps", "--reps", c.min_reps);
+  take("max_reps", "--max-reps", c.max_reps);
+  take("budget_s", "--budget", c.budget_s);
+  take("noise", "--noise", c.noise);
+}
+
+int run_command(RunArgs& a) {
+  RunContext ctx;
+  ctx.command_line = joined_command_line();
+  ctx.options = a.opts;
+  const auto backends = make_backends();
+  for (const auto& b : backends) ctx.backends.push_back(b.get());
+  if (a.out.empty()) a.out = "dsbench-results/" + a.suite.substr(a.suite.find_last_of('/') + 1) + ".json";
+  check_writable(a.out);  // before any work: an unwritable path must not cost a run
+
+  std::vector<ResultRow> rows;
+  auto finish = [&](int code_if_no_rows) {
+    const nlohmann::json doc = make_scorecard(ctx, rows);
+    write_json_atomic(a.out, doc);
+    std::cout << "scorecard: " << a.out << "\n";
+    return rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
+  };
+  try {
+    ctx.seed = a.opts.seed = parse_seed(a.seed);
+    if (!a.dump.empty() && !a.dump_failures.empty()) DSB_THROW("--dump and --dump-failures are exclusive");
+    a.opts.dump_dir = a.dump.empty() ? a.dump_failures : a.dump;
+    a.opts.dump_failures_only = !a.dump_failures.empty();
+    a.opts.timing.flush_cache = !a.no_flush;
+    if (a.opts.verify_only && a.opts.perf_only) DSB_THROW("--verify-only and --perf-only are exclusive");
+    ctx.options = a.opts;
+    Backend* backend = pick_backend(backends, a.backend);
+    ctx.backend_used = backend->name();
+    const Suite suite = load_suite(a.suite);
+    apply_suite_timing(suite, a);
+    ctx.options = a.opts;
+    ctx.suite_name = suite.name;
+    ctx.suite_path = suite.path;
+    bool any_case = false, any_kernel = false;
+    for (const CaseSpec& c : suite.cases) any_case = any_case || glob_match(a.opts.case_glob, c.id);
+    for (const Kernel* k : backend->kernels()) any_kernel = any_kernel || glob_match(a.opts.kernel_glob, k->id());
+    if (!any_case) DSB_THROW("--case \"" + a.opts.case_glob + "\" matches no case of suite " + suite.name);
+    if (!any_kernel) DSB_THROW("--kernel \"" + a.opts.kernel_glob + "\" matches no kernel of backend " + backend->name() +
+                               " (dsbench list --kernels)");
+    std::cout << "dsbench run: suite " << suite.name << " (" << suite.path << "), backend " << backend->name()
+              << ", seed " << ctx.seed << " (pass --seed " << ctx.seed << " to reproduce the inputs)\n\n";
+    print_table_header(std::cout);
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    rows = run_suite(suite, *backend, a.opts, [](const ResultRow& r) { print_table_row(std::cout, r); });
+    if (stop_requested()) ctx.errors.push_back("interrupted: the scorecard holds the results finished before the signal");
+    print_summary(std::cout, rows);
+  } catch (const Error& e) {
+    std::cerr << "dsbench run: error: " << e.what() << "\n";
+    ctx.errors.push_back(e.what());
+    return finish(2);
+  }
+  return finish(2);
+}
+
+}  // namespace
+
+void setup_run(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<RunArgs>();
+  auto* cmd = app.add_subcommand("run", "Run a suite: check every kernel against the FP64 reference, time it, "
+                                        "print a table and write a JSON scorecard");
+  cmd->add_option("--suite", a->suite, "Suite name (finds suites/NAME.json) or path")->capture_default_str();
+  cmd->add_option("--backend", a->backend, "Backend name (cpu, cuda, ...) or auto: the first with a device")
+      ->capture_default_str();
+  cmd->add_option("--device", a->opts.device_index, "Device index on the backend")->capture_default_str();
+  cmd->add_option("--kernel", a->opts.kernel_glob, "Glob over kernel ids, e.g. 'cpu.*.optimized'")->capture_default_str();
+  cmd->add_option("--case", a->opts.case_glob, "Glob over case ids, e.g. 'gemm_fp8_blockscaled/*'")->capture_default_str();
+  cmd->add_option("--out", a->out, "Scorecard path (default dsbench-results/<suite>.json)");
+  cmd->add_option("--dump", a->dump, "Write every case x kernel (inputs, outputs, reference) to this folder");
+  cmd->add_option("--dump-failures", a->dump_failures, "Write only incorrect or errored cases to this folder");
+  cmd->add_option("--seed", a->seed, "Base seed for the inputs, or 'random' (printed, recorded)")->capture_default_str();
+  cmd->add_option("--warmup", a->opts.timing.warmup, "Untimed runs before sampling")->capture_default_str();
+  cmd->add_option("--reps", a->opts.timing.min_reps, "Minimum timed repetitions")->capture_default_str();
+  cmd->add_option("--max-reps", a->opts.timing.max_reps, "Maximum timed repetitions")->capture_default_str();
+  cmd->add_option("--budget", a->opts.timing.budget_s, "Seconds of measured time per case x kernel")->capture_default_str();
+  cmd->add_option("--noise", a->opts.timing.noise, "Stop once the relative standard error is below this")
+      ->capture_default_str();
+  cmd->add_flag("--warm-cache", a->no_flush, "Do not flush caches between repetitions");
+  cmd->add_flag("--verify-only", a->opts.verify_only, "Check outputs, do not time");
+  cmd->add_flag("--perf-only", a->opts.perf_only, "Time, do not check (rows are not_verified)");
+  cmd->add_flag("--verify-full", a->opts.verify.force_full, "Check every element even when a sample would do");
+  cmd->add_option("--full-max-macs", a->opts.verify.full_max_macs,
+                  "Reference multiply-adds up to which the check is full; above it, sampled")->capture_default_str();
+  cmd->add_option("--sample-rows", a->opts.verify.sample_rows, "Random rows checked whole when sampling")
+      ->capture_default_str();
+  cmd->add_option("--sample-cols", a->opts.verify.sample_cols, "Random columns checked whole when sampling")
+      ->capture_default_str();
+  cmd->add_option("--max-reference-gflop", a->opts.max_reference_gflop,
+                  "Skip the FP64 reference kernel on cases above this many GFLOP")->capture_default_str();
+  cmd->callback([a, cmd, exit_code] {
+    for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise"})
+      if (cmd->count(flag) > 0) a->given.insert(flag);
+    *exit_code = run_command(*a);
+  });
+}
+
+}  // namespace dsbench::cli

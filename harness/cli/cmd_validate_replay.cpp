@@ -1,0 +1,120 @@
+// `dsbench validate` (a scorecard against the published schema) and `dsbench replay` (a dumped case
+// from its files: inputs never regenerated, reference recomputed from them).
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "harness/backend_registry.hpp"
+#include "harness/cli/commands.hpp"
+#include "harness/dump.hpp"
+#include "harness/error.hpp"
+#include "harness/json_schema.hpp"
+#include "harness/op_registry.hpp"
+#include "harness/report_table.hpp"
+#include "harness/runner.hpp"
+
+namespace dsbench::cli {
+namespace fs = std::filesystem;
+namespace {
+
+nlohmann::json read_json_file(const std::string& path, const char* what) {
+  std::ifstream f(path);
+  if (!f) DSB_THROW(std::string(what) + " " + path + ": cannot be opened");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    DSB_THROW(std::string(what) + " " + path + ": not valid JSON: " + e.what());
+  }
+}
+
+std::string default_schema_path() {
+  for (const fs::path& p : {fs::path("results_schema/scorecard.schema.json"),
+                           fs::path(DSB_SOURCE_DIR) / "results_schema/scorecard.schema.json"})
+    if (fs::exists(p)) return p.string();
+  DSB_THROW("cannot find results_schema/scorecard.schema.json; pass --schema");
+}
+
+int replay_command(const std::string& dir, std::string kernel_id, std::string out_dir, const VerifyPolicy& policy) {
+  const DumpedCase d = read_case_json(dir);
+  const dsb_op op = dsb_op_from_name(d.op.c_str());
+  const OpDriver* driver = find_driver(op);
+  if (driver == nullptr) DSB_THROW(dir + "/case.json: field \"op\": \"" + d.op + "\" has no driver in this build");
+  std::unique_ptr<Problem> problem;
+  try {
+    problem = driver->make(d.meta.at("params"));
+  } catch (const Error& e) {
+    DSB_THROW(dir + "/case.json: " + e.what());
+  }
+  const auto tol = merge_tolerances(driver->default_tolerances(), d.meta.value("tolerance", nlohmann::json()));
+  const TensorMap inputs = read_inputs(dir, *problem);
+  problem->validate(inputs);
+  if (kernel_id.empty()) kernel_id = d.kernel;
+  const auto backends = make_backends();
+  Backend* backend = backend_of_kernel(backends, kernel_id);
+  const Kernel* kernel = nullptr;
+  for (const Kernel* k : backend->kernels())
+    if (k->id() == kernel_id) kernel = k;
+  if (kernel == nullptr) DSB_THROW("kernel \"" + kernel_id + "\" is not in this build (dsbench list --kernels)");
+  if (kernel->op() != op) DSB_THROW("kernel \"" + kernel_id + "\" does not implement op " + d.op);
+  Device* device = backend->device_count() > 0 ? backend->device(0) : nullptr;
+  if (device == nullptr) DSB_THROW("backend " + backend->name() + " has no device: " + backend->unavailable_reason());
+
+  std::cout << "replay " << dir << ": case " << d.case_id << ", kernel " << kernel_id << " on " << device->name() << "\n";
+  const std::vector<OutputCheck> checks = problem->reference(inputs, policy, d.seed + 1);
+  RunOptions opts;
+  opts.verify_only = true;
+  Execution ex = execute(*kernel, *device, *problem, inputs, &checks, tol, opts);
+  ex.row.case_id = d.case_id;
+  if (out_dir.empty()) out_dir = (fs::path(dir) / "replay").string();
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) DSB_THROW(out_dir + ": cannot create folder: " + ec.message());
+  if (!ex.outputs.empty()) write_tensors(out_dir, ex.outputs, "output");
+  write_reference(out_dir, *problem, checks);
+  print_table_header(std::cout);
+  print_table_row(std::cout, ex.row);
+  for (const OutputAccuracy& a : ex.row.accuracy)
+    std::cout << "  " << a.output << ": " << a.checked << " of " << a.total << " checked (" << a.rule << "), "
+              << a.mismatches << " mismatches, max_abs_err " << a.max_abs_err << ", max_rel_err " << a.max_rel_err
+              << ", cos_diff " << a.cos_diff << " (tolerance " << a.tolerance.cos_diff << ")\n";
+  std::cout << "outputs written to " << out_dir << "\nverdict: " << ex.row.disposition << "\n";
+  return ex.row.disposition == "passed" ? 0 : 1;
+}
+
+}  // namespace
+
+void setup_validate(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("validate", "Validate a scorecard against results_schema/scorecard.schema.json");
+  auto file = std::make_shared<std::string>();
+  auto schema = std::make_shared<std::string>();
+  cmd->add_option("scorecard", *file, "Scorecard JSON file")->required();
+  cmd->add_option("--schema", *schema, "Schema file (default: results_schema/scorecard.schema.json)");
+  cmd->callback([file, schema, exit_code] {
+    const nlohmann::json s = read_json_file(schema->empty() ? default_schema_path() : *schema, "schema");
+    const nlohmann::json doc = read_json_file(*file, "scorecard");
+    const auto violations = harness::validate_against_schema(s, doc);
+    for (const auto& v : violations)
+      std::cout << *file << ": " << (v.instance_path.empty() ? "/" : v.instance_path) << ": " << v.message << "\n";
+    std::cout << *file << ": " << (violations.empty() ? "valid" : std::to_string(violations.size()) + " violation(s)")
+              << "\n";
+    *exit_code = violations.empty() ? 0 : 1;
+  });
+}
+
+void setup_replay(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("replay", "Run a dumped case from its .npy files and compare with the reference");
+  auto dir = std::make_shared<std::string>();
+  auto kernel = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto policy = std::make_shared<VerifyPolicy>();
+  cmd->add_option("dir", *dir, "Dump folder (holds case.json)")->required();
+  cmd->add_option("--kernel", *kernel, "Kernel id to run (default: the kernel in case.json)");
+  cmd->add_option("--out", *out, "Folder for the outputs (default DIR/replay)");
+  cmd->add_flag("--verify-full", policy->force_full, "Check every element even when a sample would do");
+  cmd->callback([dir, kernel, out, policy, exit_code] { *exit_code = replay_command(*dir, *kernel, *out, *policy); });
+}
+
+}  // namespace dsbench::cli

@@ -1,0 +1,158 @@
+#include "harness/dump.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "harness/build_id.hpp"
+#include "harness/error.hpp"
+#include "harness/npy.hpp"
+
+namespace dsbench {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string folder_name(const std::string& case_id, const std::string& kernel) {
+  std::string s = case_id + "__" + kernel;
+  for (char& ch : s)
+    if (ch == '/' || ch == ' ' || ch == '\\' || ch == ':') ch = '_';
+  return s;
+}
+
+void write_text_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) DSB_THROW(path.string() + ": cannot be written");
+    f << text;
+    if (!f.flush()) DSB_THROW(path.string() + ": write failed");
+  }
+  fs::rename(tmp, path);
+}
+
+nlohmann::json tolerance_json(const std::map<std::string, Tolerance>& tol) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, t] : tol)
+    j[name] = {{"abs", t.abs}, {"abs_rms", t.abs_rms}, {"rel", t.rel}, {"cos_diff", t.cos_diff}};
+  return j;
+}
+
+}  // namespace
+
+std::string npy_descr_for(dsb_dtype t) {
+  switch (t) {
+    case DSB_DTYPE_F32: return "<f4";
+    case DSB_DTYPE_BF16: return "<u2";
+    case DSB_DTYPE_F16: return "<f2";
+    case DSB_DTYPE_I32: return "<i4";
+    case DSB_DTYPE_I64: return "<i8";
+    case DSB_DTYPE_E4M3FN: case DSB_DTYPE_E5M2: case DSB_DTYPE_E4M3FNUZ: case DSB_DTYPE_E5M2FNUZ:
+    case DSB_DTYPE_UE8M0: return "|u1";
+    default: DSB_THROW(std::string("no .npy storage for dtype ") + dsb_dtype_name(t));
+  }
+}
+
+nlohmann::json write_tensors(const std::string& dir, const TensorMap& tensors, const std::string& role,
+                             const std::string& suffix) {
+  nlohmann::json table = nlohmann::json::object();
+  for (const auto& [name, t] : tensors) {
+    npy::Array a;
+    a.descr = npy_descr_for(t.spec.dtype);
+    a.shape = t.spec.shape;
+    a.data = t.data;
+    const std::string file = name + suffix + ".npy";
+    npy::write((fs::path(dir) / file).string(), a);
+    table[name + suffix] = {{"role", role}, {"dtype", dsb_dtype_name(t.spec.dtype)}, {"shape", t.spec.shape}, {"file", file}};
+  }
+  return table;
+}
+
+nlohmann::json write_reference(const std::string& dir, const Problem& problem, const std::vector<OutputCheck>& checks) {
+  TensorMap refs;
+  nlohmann::json info = nlohmann::json::object();
+  for (const OutputCheck& c : checks) {
+    for (const TensorSpec& s : problem.outputs()) {
+      if (s.name != c.output) continue;
+      HostTensor h(s);
+      std::fill(h.data.begin(), h.data.end(), uint8_t{0xff});
+      for (size_t i = 0; i < c.index.size(); ++i) store_from_double(h.data.data(), s.dtype, c.index[i], c.expected[i]);
+      refs[s.name] = std::move(h);
+    }
+    info[c.output] = {{"verification", c.sampled ? "sampled" : "full"}, {"rule", c.rule},
+                      {"checked", c.index.size()}, {"total", c.total}};
+  }
+  nlohmann::json table = write_tensors(dir, refs, "reference", "_ref");
+  return {{"tensors", table}, {"reference", info}};
+}
+
+std::string dump_case(const std::string& dir, const CaseSpec& c, uint64_t seed, const Kernel& kernel,
+                      const Problem& problem, const std::map<std::string, Tolerance>& tolerances,
+                      const TensorMap& inputs, const TensorMap* outputs, const std::vector<OutputCheck>* checks) {
+  const fs::path folder = fs::path(dir) / folder_name(c.id, kernel.id());
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) DSB_THROW(folder.string() + ": cannot create folder: " + ec.message());
+  nlohmann::json meta = {
+      {"format", "dsbench-dump/1"}, {"case_id", c.id}, {"op", c.op}, {"params", c.params},
+      {"seed", seed}, {"kernel", kernel.id()}, {"tolerance", tolerance_json(tolerances)},
+      {"dsbench", {{"version", build_id().version}, {"git_commit", build_id().git_commit}}}};
+  nlohmann::json tensors = write_tensors(folder.string(), inputs, "input");
+  if (outputs) tensors.update(write_tensors(folder.string(), *outputs, "output"));
+  if (checks) {
+    nlohmann::json ref = write_reference(folder.string(), problem, *checks);
+    tensors.update(ref["tensors"]);
+    meta["reference"] = ref["reference"];
+  }
+  meta["tensors"] = tensors;
+  write_text_atomic(folder / "case.json", meta.dump(2) + "\n");
+  return folder.string();
+}
+
+DumpedCase read_case_json(const std::string& dir) {
+  const fs::path path = fs::path(dir) / "case.json";
+  std::ifstream f(path);
+  if (!f) DSB_THROW(path.string() + ": cannot be opened (is " + dir + " a dump folder?)");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  DumpedCase d;
+  d.dir = dir;
+  try {
+    d.meta = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    DSB_THROW(path.string() + ": not valid JSON: " + e.what());
+  }
+  auto field = [&](const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what) -> const nlohmann::json& {
+    if (!d.meta.contains(key) || !(d.meta.at(key).*is)()) DSB_THROW(path.string() + ": field \"" + key + "\": missing or not " + what);
+    return d.meta.at(key);
+  };
+  d.op = field("op", &nlohmann::json::is_string, "a string").get<std::string>();
+  d.case_id = field("case_id", &nlohmann::json::is_string, "a string").get<std::string>();
+  d.kernel = field("kernel", &nlohmann::json::is_string, "a string").get<std::string>();
+  d.seed = field("seed", &nlohmann::json::is_number_unsigned, "an unsigned integer").get<uint64_t>();
+  field("params", &nlohmann::json::is_object, "an object");
+  field("tensors", &nlohmann::json::is_object, "an object");
+  return d;
+}
+
+TensorMap read_inputs(const std::string& dir, const Problem& problem) {
+  TensorMap t;
+  for (const TensorSpec& s : problem.inputs()) {
+    const fs::path file = fs::path(dir) / (s.name + ".npy");
+    if (!fs::exists(file)) DSB_THROW(file.string() + ": missing input tensor '" + s.name + "'");
+    npy::Array a = npy::read(file.string());
+    const std::string want = npy_descr_for(s.dtype);
+    if (a.descr != want)
+      DSB_THROW(file.string() + ": dtype mismatch: file has " + a.descr + ", tensor '" + s.name + "' (" +
+                dsb_dtype_name(s.dtype) + ") is stored as " + want);
+    if (a.shape != s.shape)
+      DSB_THROW(file.string() + ": shape mismatch: file has " + shape_string(a.shape) + ", params give " +
+                shape_string(s.shape));
+    HostTensor h(s);
+    h.data = std::move(a.data);
+    t.emplace(s.name, std::move(h));
+  }
+  return t;
+}
+
+}  // namespace dsbench

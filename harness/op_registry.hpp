@@ -1,0 +1,20 @@
+// The one list of operator drivers the harness knows (op_registry.cpp). An op without a driver is
+// "not implemented yet": its cases get a clear error, never a crash.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "harness/problem.hpp"
+
+namespace dsbench {
+
+std::unique_ptr<OpDriver> make_gemm_fp8_blockscaled_driver();
+std::unique_ptr<OpDriver> make_gemm_fp8_grouped_contiguous_driver();
+std::unique_ptr<OpDriver> make_gemm_fp8_grouped_masked_driver();
+
+// The driver for op, or nullptr when the op has none yet.
+const OpDriver* find_driver(dsb_op op);
+std::vector<const OpDriver*> all_drivers();
+
+}  // namespace dsbench

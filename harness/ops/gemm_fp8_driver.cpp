@@ -1,0 +1,111 @@
+// Drivers for the three FP8 block-scaled GEMM ops: parse and validate a case's params into a
+// GemmFp8Shape. The problem itself (tensors, generation, checks, cost) is gemm_fp8_problem.cpp.
+#include <memory>
+
+#include "harness/error.hpp"
+#include "harness/op_registry.hpp"
+#include "harness/ops/gemm_fp8_problem.hpp"
+#include "harness/param_reader.hpp"
+
+namespace dsbench {
+namespace {
+
+constexpr int64_t kMaxDim = int64_t{1} << 24;  // far beyond any model shape; catches unit mistakes
+
+void read_common(ParamReader& r, GemmFp8Shape& s) {
+  s.n = r.integer("n", 1, kMaxDim);
+  s.k = r.integer("k", DSB_FP8_BLOCK, kMaxDim);
+  if (s.k % DSB_FP8_BLOCK != 0)
+    DSB_THROW("params.k: " + std::to_string(s.k) + " is not a multiple of " + std::to_string(DSB_FP8_BLOCK));
+  s.ab_dtype = r.dtype_or("ab_dtype", DSB_DTYPE_E4M3FN);
+  if (!dsb_dtype_is_fp8(s.ab_dtype))
+    DSB_THROW(std::string("params.ab_dtype: ") + dsb_dtype_name(s.ab_dtype) + " is not an FP8 type");
+  s.scale_dtype = r.dtype_or("scale_dtype", DSB_DTYPE_F32);
+  if (s.scale_dtype != DSB_DTYPE_F32 && s.scale_dtype != DSB_DTYPE_UE8M0)
+    DSB_THROW(std::string("params.scale_dtype: ") + dsb_dtype_name(s.scale_dtype) + " is not f32 or ue8m0");
+}
+
+const std::map<std::string, Tolerance> kGemmTolerance = {
+    // rel: the kernel may round to the neighbouring BF16 value (2^-7 apart at worst); abs_rms: FP32
+    // accumulation error of near-cancelled elements; cos_diff: catches narrow (~14-bit) accumulation
+    // and misapplied scales, which cost 1e-4 and more. docs/accuracy.md derives each.
+    {"d", Tolerance{0.0, 1e-4, 2.01 / 256, 1e-5}},
+};
+const char* kCommonHelp = "n, k (k % 128 == 0), ab_dtype (e4m3fn|e5m2|e4m3fnuz|e5m2fnuz, default e4m3fn), "
+                          "scale_dtype (f32|ue8m0, default f32)";
+
+class DenseDriver final : public OpDriver {
+ public:
+  dsb_op op() const override { return DSB_OP_GEMM_FP8_BLOCKSCALED; }
+  std::map<std::string, Tolerance> default_tolerances() const override { return kGemmTolerance; }
+  std::unique_ptr<Problem> make(const nlohmann::json& params) const override {
+    ParamReader r(params);
+    GemmFp8Shape s;
+    s.op = op();
+    s.m = r.integer("m", 1, kMaxDim);
+    read_common(r, s);
+    r.finish();
+    return make_gemm_fp8_problem(s);
+  }
+  std::string params_help() const override { return std::string("m, ") + kCommonHelp; }
+};
+
+class ContiguousDriver final : public OpDriver {
+ public:
+  dsb_op op() const override { return DSB_OP_GEMM_FP8_GROUPED_CONTIGUOUS; }
+  std::map<std::string, Tolerance> default_tolerances() const override { return kGemmTolerance; }
+  std::unique_ptr<Problem> make(const nlohmann::json& params) const override {
+    ParamReader r(params);
+    GemmFp8Shape s;
+    s.op = op();
+    s.num_groups = static_cast<int32_t>(r.integer("num_groups", 1, 4096));
+    s.group_rows = r.per_group("m_per_group", s.num_groups, 0, kMaxDim);
+    s.alignment = r.integer_or("alignment", DSB_FP8_BLOCK, 1, 4096);
+    read_common(r, s);
+    r.finish();
+    s.m = 0;
+    for (int64_t rows : s.group_rows) s.m += (rows + s.alignment - 1) / s.alignment * s.alignment;
+    if (s.m == 0) DSB_THROW("params.m_per_group: every group is empty");
+    return make_gemm_fp8_problem(s);
+  }
+  std::string params_help() const override {
+    return std::string("num_groups, m_per_group (int or list; rows padded to alignment, default 128, with "
+                       "m_indices = -1), ") + kCommonHelp;
+  }
+};
+
+class MaskedDriver final : public OpDriver {
+ public:
+  dsb_op op() const override { return DSB_OP_GEMM_FP8_GROUPED_MASKED; }
+  std::map<std::string, Tolerance> default_tolerances() const override { return kGemmTolerance; }
+  std::unique_ptr<Problem> make(const nlohmann::json& params) const override {
+    ParamReader r(params);
+    GemmFp8Shape s;
+    s.op = op();
+    s.num_groups = static_cast<int32_t>(r.integer("num_groups", 1, 4096));
+    s.m = r.integer("m_max", 1, kMaxDim);
+    const nlohmann::json& mm = params.contains("masked_m") ? params.at("masked_m") : nlohmann::json();
+    s.group_rows = r.per_group("masked_m", s.num_groups, 0, kMaxDim);
+    for (size_t g = 0; g < s.group_rows.size(); ++g)
+      if (s.group_rows[g] > s.m)
+        DSB_THROW("params.masked_m" + (mm.is_array() ? "[" + std::to_string(g) + "]" : std::string()) + ": " +
+                  std::to_string(s.group_rows[g]) + " exceeds m_max " + std::to_string(s.m));
+    int64_t sum = 0;
+    for (int64_t v : s.group_rows) sum += v;
+    s.expected_m = r.integer_or("expected_m", (sum + s.num_groups - 1) / s.num_groups, 0, s.m);
+    read_common(r, s);
+    r.finish();
+    return make_gemm_fp8_problem(s);
+  }
+  std::string params_help() const override {
+    return std::string("num_groups, m_max, masked_m (int or list, <= m_max), expected_m (hint), ") + kCommonHelp;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<OpDriver> make_gemm_fp8_blockscaled_driver() { return std::make_unique<DenseDriver>(); }
+std::unique_ptr<OpDriver> make_gemm_fp8_grouped_contiguous_driver() { return std::make_unique<ContiguousDriver>(); }
+std::unique_ptr<OpDriver> make_gemm_fp8_grouped_masked_driver() { return std::make_unique<MaskedDriver>(); }
+
+}  // namespace dsbench

@@ -1,0 +1,78 @@
+// Reads a case's "params" object with precise errors ("params.k: 100 is not a multiple of 128") and
+// refuses fields it does not know, so a typo in a suite is an error rather than a silent default.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dsbench/dtype.h"
+#include "harness/error.hpp"
+
+namespace dsbench {
+
+class ParamReader {
+ public:
+  explicit ParamReader(const nlohmann::json& params) : p_(params) {
+    if (!p_.is_object()) DSB_THROW("params: expected an object, got " + std::string(p_.type_name()));
+  }
+
+  int64_t integer(const std::string& key, int64_t lo, int64_t hi) { return check_range(key, as_int(key, at(key)), lo, hi); }
+  int64_t integer_or(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
+    return has(key) ? integer(key, lo, hi) : fallback;
+  }
+  // An integer, or an array of n integers: one value per group.
+  std::vector<int64_t> per_group(const std::string& key, int64_t n, int64_t lo, int64_t hi) {
+    const nlohmann::json& v = at(key);
+    std::vector<int64_t> out;
+    if (v.is_array()) {
+      if (static_cast<int64_t>(v.size()) != n)
+        DSB_THROW("params." + key + ": has " + std::to_string(v.size()) + " entries, expected num_groups = " + std::to_string(n));
+      for (size_t i = 0; i < v.size(); ++i) {
+        const std::string k = key + "[" + std::to_string(i) + "]";
+        out.push_back(check_range(k, as_int(k, v[i]), lo, hi));
+      }
+    } else {
+      out.assign(static_cast<size_t>(n), check_range(key, as_int(key, v), lo, hi));
+    }
+    return out;
+  }
+  dsb_dtype dtype_or(const std::string& key, dsb_dtype fallback) {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = at(key);
+    if (!v.is_string()) DSB_THROW("params." + key + ": expected a dtype name string");
+    const dsb_dtype t = dsb_dtype_from_name(v.get<std::string>().c_str());
+    if (t == DSB_DTYPE_INVALID) DSB_THROW("params." + key + ": unknown dtype \"" + v.get<std::string>() + "\"");
+    return t;
+  }
+  bool has(const std::string& key) const { return p_.contains(key); }
+  // Call last: every field the driver did not read is an error.
+  void finish() const {
+    for (auto it = p_.begin(); it != p_.end(); ++it)
+      if (!seen_.count(it.key())) DSB_THROW("params." + it.key() + ": unknown parameter");
+  }
+
+ private:
+  const nlohmann::json& at(const std::string& key) {
+    if (!p_.contains(key)) DSB_THROW("params." + key + ": missing");
+    seen_.insert(key);
+    return p_.at(key);
+  }
+  static int64_t as_int(const std::string& key, const nlohmann::json& v) {
+    if (!v.is_number_integer()) DSB_THROW("params." + key + ": expected an integer, got " + v.dump());
+    return v.get<int64_t>();
+  }
+  static int64_t check_range(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
+    if (v < 0 && lo >= 0) DSB_THROW("params." + key + ": " + std::to_string(v) + " is negative");
+    if (v < lo) DSB_THROW("params." + key + ": " + std::to_string(v) + " is below the minimum " + std::to_string(lo));
+    if (v > hi) DSB_THROW("params." + key + ": " + std::to_string(v) + " exceeds the maximum " + std::to_string(hi));
+    return v;
+  }
+  const nlohmann::json& p_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace dsbench

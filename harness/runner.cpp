@@ -1,0 +1,266 @@
+#include "harness/runner.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <new>
+
+#include "harness/dump.hpp"
+#include "harness/error.hpp"
+#include "harness/op_registry.hpp"
+#include "harness/rng.hpp"
+
+namespace dsbench {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+constexpr uint8_t kPoison = 0xff;  // NaN in BF16/F32/FP8-E4M3FN, -1 in integers: unwritten output shows
+
+bool is_reference_kernel(const Kernel& k) {
+  const std::string& id = k.id();
+  return id.size() > 10 && id.compare(id.size() - 10, 10, ".reference") == 0;
+}
+
+ResultRow base_row(const CaseSpec& c, uint64_t seed, const std::string& backend, int device) {
+  ResultRow r;
+  r.case_id = c.id;
+  r.op = c.op;
+  r.params = c.params.is_null() ? nlohmann::json::object() : c.params;
+  r.seed = seed;
+  r.backend = backend;
+  r.device = device;
+  return r;
+}
+
+Tolerance parse_tolerance(Tolerance t, const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) DSB_THROW(where + ": expected an object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!it.value().is_number() || it.value().get<double>() < 0)
+      DSB_THROW(where + "." + it.key() + ": expected a non-negative number");
+    const double v = it.value().get<double>();
+    if (it.key() == "abs") t.abs = v;
+    else if (it.key() == "abs_rms") t.abs_rms = v;
+    else if (it.key() == "rel") t.rel = v;
+    else if (it.key() == "cos_diff") t.cos_diff = v;
+    else DSB_THROW(where + "." + it.key() + ": unknown tolerance (abs, abs_rms, rel, cos_diff)");
+  }
+  return t;
+}
+
+}  // namespace
+
+void request_stop() { g_stop.store(true); }
+bool stop_requested() { return g_stop.load(); }
+
+std::map<std::string, Tolerance> merge_tolerances(std::map<std::string, Tolerance> tol, const nlohmann::json& o) {
+  if (o.is_null()) return tol;
+  for (auto it = o.begin(); it != o.end(); ++it) {
+    auto t = tol.find(it.key());
+    if (t == tol.end()) DSB_THROW("tolerance." + it.key() + ": the op has no output named \"" + it.key() + "\"");
+    t->second = parse_tolerance(t->second, it.value(), "tolerance." + it.key());
+  }
+  return tol;
+}
+
+uint64_t case_seed(const CaseSpec& c, uint64_t run_seed) {
+  return c.seed ? *c.seed : mix64(run_seed ^ hash_name(c.id));
+}
+
+Execution execute(const Kernel& kernel, Device& device, const Problem& problem, const TensorMap& inputs,
+                  const std::vector<OutputCheck>* checks, const std::map<std::string, Tolerance>& tolerances,
+                  const RunOptions& opts) {
+  Execution ex;
+  ResultRow& row = ex.row;
+  row.kernel = kernel.id();
+  row.backend = device.backend();
+  row.device = device.index();
+  row.flops = problem.flops();
+  row.bytes = problem.bytes();
+  auto fail = [&](const std::string& disposition, const std::string& why) -> Execution& {
+    row.disposition = disposition;
+    row.reason = why;
+    return ex;
+  };
+  try {
+    std::vector<uint8_t> params = problem.params({});
+    const Support sup = kernel.supports(params.data(), device);
+    if (!sup.ok) return fail("not_supported", sup.reason);
+    if (is_reference_kernel(kernel) && problem.flops() > opts.max_reference_gflop * 1e9)
+      return fail("skipped", "the FP64 reference kernel is not run above " + std::to_string(opts.max_reference_gflop) +
+                             " GFLOP (this case: " + std::to_string(problem.flops() / 1e9) +
+                             "); raise --max-reference-gflop to run it");
+
+    // Device memory for every tensor and the workspace; poisoned outputs so unwritten elements fail.
+    std::map<std::string, std::unique_ptr<Buffer>> buffers;
+    std::map<std::string, void*> ptrs;
+    auto alloc = [&](const TensorSpec& spec) -> Status {
+      std::unique_ptr<Buffer> b;
+      Status st = device.allocate(spec.bytes(), &b);
+      if (!st.ok()) {
+        st.message = "allocating " + std::to_string(spec.bytes()) + " bytes for tensor '" + spec.name + "' " +
+                     shape_string(spec.shape) + ": " + st.message;
+        return st;
+      }
+      ptrs[spec.name] = b->data();
+      buffers[spec.name] = std::move(b);
+      return Status::success();
+    };
+    for (const TensorSpec& s : problem.inputs()) {
+      Status st = alloc(s);
+      if (st.ok()) st = device.copy_to_device(ptrs[s.name], inputs.at(s.name).data.data(), s.bytes());
+      if (!st.ok()) return fail("error", st.message);
+    }
+    for (const TensorSpec& s : problem.outputs()) {
+      Status st = alloc(s);
+      if (st.ok()) st = device.fill_bytes(ptrs[s.name], kPoison, s.bytes());
+      if (!st.ok()) return fail("error", st.message);
+    }
+    params = problem.params(ptrs);
+    std::unique_ptr<Buffer> workspace;
+    if (const size_t ws = kernel.workspace_bytes(params.data(), device); ws > 0) {
+      const Status st = device.allocate(ws, &workspace);
+      if (!st.ok()) return fail("error", "allocating " + std::to_string(ws) + " bytes of workspace: " + st.message);
+    }
+    void* ws_ptr = workspace ? workspace->data() : nullptr;
+    std::unique_ptr<Stream> stream;
+    if (const Status st = device.create_stream(&stream); !st.ok()) return fail("error", st.message);
+
+    // The checked run.
+    Status st = kernel.run(params.data(), ws_ptr, *stream);
+    if (st.ok()) st = stream->synchronize();
+    if (!st.ok()) return fail("error", std::string("run failed (") + dsb_status_name(st.code) + "): " + st.message);
+    for (const TensorSpec& s : problem.outputs()) {
+      HostTensor h(s);
+      if (const Status c = device.copy_to_host(h.data.data(), ptrs[s.name], s.bytes()); !c.ok())
+        return fail("error", "copying output '" + s.name + "' back: " + c.message);
+      ex.outputs[s.name] = std::move(h);
+    }
+    if (checks != nullptr) {
+      bool passed = true;
+      for (const OutputCheck& c : *checks) {
+        OutputAccuracy a = compare_output(c, tolerances.at(c.output), ex.outputs.at(c.output));
+        passed = passed && a.passed;
+        row.verification = c.sampled ? "sampled" : "full";
+        row.accuracy.push_back(std::move(a));
+      }
+      row.disposition = passed ? "passed" : "incorrect";
+      if (!passed) {
+        for (const OutputAccuracy& a : row.accuracy) {
+          if (a.passed) continue;
+          row.reason += (row.reason.empty() ? "" : "; ") + a.output + ": " + std::to_string(a.mismatches) +
+                        " mismatches, " + std::to_string(a.nonfinite_mismatches) + " NaN/Inf mismatches of " +
+                        std::to_string(a.checked) + " checked, cos_diff " + std::to_string(a.cos_diff) + " (max " +
+                        std::to_string(a.tolerance.cos_diff) + ")";
+        }
+      }
+    } else {
+      row.disposition = "not_verified";
+      row.reason = "--perf-only: outputs not checked";
+    }
+
+    // Timing: only for outputs that are right (or not checked); a wrong kernel's speed means nothing.
+    if (!opts.verify_only && row.disposition != "incorrect") {
+      TimingStats t;
+      st = measure([&] { return kernel.run(params.data(), ws_ptr, *stream); }, device, *stream, opts.timing, &t);
+      if (!st.ok()) return fail("error", std::string("timed run failed: ") + st.message);
+      row.timing = std::move(t);
+    }
+  } catch (const std::bad_alloc&) {
+    return fail("error", "host out of memory");
+  } catch (const std::exception& e) {
+    return fail("error", e.what());
+  }
+  return ex;
+}
+
+std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const RunOptions& opts,
+                                 const RowCallback& on_row) {
+  std::vector<ResultRow> rows;
+  auto emit = [&](ResultRow r) {
+    if (on_row) on_row(r);
+    rows.push_back(std::move(r));
+  };
+  Device* device = backend.device_count() > opts.device_index ? backend.device(opts.device_index) : nullptr;
+  const std::vector<const Kernel*> all_kernels = backend.kernels();
+
+  for (const CaseSpec& c : suite.cases) {
+    if (stop_requested()) break;
+    if (!glob_match(opts.case_glob, c.id)) continue;
+    const uint64_t seed = case_seed(c, opts.seed);
+    const dsb_op op = dsb_op_from_name(c.op.c_str());
+    std::vector<const Kernel*> kernels;
+    bool op_has_kernels = false;
+    for (const Kernel* k : all_kernels) {
+      if (k->op() != op) continue;
+      op_has_kernels = true;
+      if (glob_match(opts.kernel_glob, k->id())) kernels.push_back(k);
+    }
+    auto each_kernel = [&](const std::string& disposition, const std::string& reason) {
+      if (kernels.empty() && opts.kernel_glob == "*") kernels.push_back(nullptr);
+      for (const Kernel* k : kernels) {
+        ResultRow r = base_row(c, seed, backend.name(), device ? device->index() : -1);
+        r.kernel = k ? k->id() : "";
+        r.disposition = disposition;
+        r.reason = reason;
+        emit(std::move(r));
+      }
+    };
+    if (!c.error.empty()) { each_kernel("error", c.error); continue; }
+    if (!op_has_kernels) {
+      if (opts.kernel_glob == "*")
+        each_kernel("not_supported", "backend " + backend.name() + " has no kernel for op " + c.op + " in this build");
+      continue;
+    }
+    if (kernels.empty()) continue;  // filtered out by --kernel
+    if (device == nullptr) {
+      const std::string why = backend.unavailable_reason();
+      each_kernel("not_supported", "no " + backend.name() + " device " + std::to_string(opts.device_index) +
+                                       (why.empty() ? "" : ": " + why));
+      continue;
+    }
+    const OpDriver* driver = find_driver(op);
+    if (driver == nullptr) { each_kernel("error", "op " + c.op + " has kernels but no harness driver"); continue; }
+
+    std::unique_ptr<Problem> problem;
+    std::map<std::string, Tolerance> tol;
+    TensorMap inputs;
+    std::vector<OutputCheck> checks;
+    try {
+      problem = driver->make(c.params);
+      tol = merge_tolerances(driver->default_tolerances(), c.tolerance);
+      for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
+      problem->generate(seed, inputs);
+      if (!opts.perf_only) checks = problem->reference(inputs, opts.verify, mix64(seed + 1));
+    } catch (const std::bad_alloc&) {
+      each_kernel("error", suite.path + ": case \"" + c.id + "\": host out of memory preparing inputs");
+      continue;
+    } catch (const std::exception& e) {
+      each_kernel("error", suite.path + ": case \"" + c.id + "\": " + e.what());
+      continue;
+    }
+    for (const Kernel* k : kernels) {
+      Execution ex = execute(*k, *device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, opts);
+      ResultRow& r = ex.row;
+      const ResultRow base = base_row(c, seed, backend.name(), device->index());
+      r.case_id = base.case_id;
+      r.op = base.op;
+      r.params = base.params;
+      r.seed = seed;
+      const bool failed = r.disposition == "incorrect" || r.disposition == "error";
+      if (!opts.dump_dir.empty() && (!opts.dump_failures_only || failed) && r.disposition != "not_supported" &&
+          r.disposition != "skipped") {
+        try {
+          r.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, inputs,
+                                  ex.outputs.empty() ? nullptr : &ex.outputs, opts.perf_only ? nullptr : &checks);
+        } catch (const std::exception& e) {
+          r.reason += (r.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();
+        }
+      }
+      emit(std::move(r));
+    }
+  }
+  return rows;
+}
+
+}  // namespace dsbench

@@ -1,0 +1,80 @@
+// The runner: case x kernel on one device, every outcome a disposition (passed, incorrect, error,
+// not_supported, skipped, not_verified). Nothing a case does stops the others.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dsbench/backend.hpp"
+#include "dsbench/kernel.hpp"
+#include "harness/metrics.hpp"
+#include "harness/problem.hpp"
+#include "harness/suite.hpp"
+#include "harness/timing.hpp"
+
+namespace dsbench {
+
+struct RunOptions {
+  std::string kernel_glob = "*";
+  std::string case_glob = "*";
+  int device_index = 0;
+  TimingConfig timing;
+  VerifyPolicy verify;
+  bool verify_only = false;       // check, do not time
+  bool perf_only = false;         // time, do not check (rows are not_verified)
+  std::string dump_dir;           // write each case x kernel (see dump.hpp)
+  bool dump_failures_only = false;
+  uint64_t seed = 0;              // the run's base seed; case seeds derive from it and the case id
+  double max_reference_gflop = 50.0;  // the FP64 reference kernel is skipped above this much work
+};
+
+struct ResultRow {
+  std::string case_id, op;
+  nlohmann::json params = nlohmann::json::object();
+  uint64_t seed = 0;
+  std::string kernel;             // empty when no kernel applies (e.g. a malformed case)
+  std::string backend;
+  int device = -1;
+  std::string disposition;        // passed | incorrect | error | not_supported | skipped | not_verified
+  std::string reason;
+  std::string verification = "none";  // full | sampled | none
+  std::vector<OutputAccuracy> accuracy;
+  std::optional<TimingStats> timing;
+  double flops = 0.0, bytes = 0.0;
+  std::string dump_path;
+};
+
+struct Execution {
+  ResultRow row;
+  TensorMap outputs;              // host copies of the kernel's outputs (when it ran)
+};
+
+// Runs one kernel on one problem: allocate, upload, poison outputs, run, check against `checks`
+// (null: not verified), time unless opts.verify_only. Never throws.
+Execution execute(const Kernel& kernel, Device& device, const Problem& problem, const TensorMap& inputs,
+                  const std::vector<OutputCheck>* checks, const std::map<std::string, Tolerance>& tolerances,
+                  const RunOptions& opts);
+
+// Per-output tolerances: the driver's defaults with a case's overrides ({"d": {"rel": 0.01}}).
+std::map<std::string, Tolerance> merge_tolerances(std::map<std::string, Tolerance> defaults,
+                                                  const nlohmann::json& overrides);
+
+// The seed of a case: its own, or one derived from the run's seed and the case id.
+uint64_t case_seed(const CaseSpec& c, uint64_t run_seed);
+
+// Asks run_suite to stop before the next case (signal-safe); the rows so far are kept.
+void request_stop();
+bool stop_requested();
+
+using RowCallback = std::function<void(const ResultRow&)>;
+
+std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const RunOptions& opts,
+                                 const RowCallback& on_row);
+
+}  // namespace dsbench

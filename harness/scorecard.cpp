@@ -1,0 +1,190 @@
+#include "harness/scorecard.hpp"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "harness/build_id.hpp"
+#include "harness/error.hpp"
+
+namespace dsbench {
+namespace fs = std::filesystem;
+
+namespace {
+
+// JSON has no NaN/Inf: non-finite numbers become strings so nothing is lost.
+nlohmann::json num(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string os_string() {
+  std::ifstream f("/etc/os-release");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("PRETTY_NAME=", 0) == 0) {
+      std::string v = line.substr(12);
+      if (v.size() >= 2 && v.front() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+  utsname u{};
+  return uname(&u) == 0 ? std::string(u.sysname) + " " + u.release : "unknown";
+}
+
+nlohmann::json accuracy_json(const OutputAccuracy& a) {
+  const Tolerance& t = a.tolerance;
+  return {{"output", a.output}, {"verification", a.sampled ? "sampled" : "full"}, {"rule", a.rule},
+          {"elements_total", a.total}, {"elements_checked", a.checked}, {"mismatches", a.mismatches},
+          {"nonfinite_mismatches", a.nonfinite_mismatches}, {"cos_diff", num(a.cos_diff)},
+          {"max_abs_err", num(a.max_abs_err)}, {"max_rel_err", num(a.max_rel_err)},
+          {"tolerance", {{"abs", t.abs}, {"abs_rms", t.abs_rms}, {"abs_effective", num(a.abs_effective)},
+                         {"rel", t.rel}, {"cos_diff", t.cos_diff}}},
+          {"worst", {{"index", a.worst_coord}, {"expected", num(a.worst_expected)}, {"actual", num(a.worst_actual)}}},
+          {"passed", a.passed}};
+}
+
+nlohmann::json timing_json(const TimingStats& t) {
+  return {{"method", t.method}, {"cache", t.cache}, {"warmup", t.warmup}, {"samples", t.samples},
+          {"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms}, {"min_ms", t.min_ms},
+          {"max_ms", t.max_ms}, {"mean_ms", t.mean_ms}, {"stdev_ms", t.stdev_ms}, {"rel_spread", t.rel_spread},
+          {"noise", t.noise}, {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
+}
+
+}  // namespace
+
+nlohmann::json properties_json(const Properties& p) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : p) std::visit([&, key = k](const auto& x) { j[key] = x; }, v);
+  return j;
+}
+
+nlohmann::json row_json(const ResultRow& r) {
+  nlohmann::json j = {{"case_id", r.case_id}, {"op", r.op}, {"params", r.params}, {"seed", r.seed},
+                      {"kernel", r.kernel.empty() ? nlohmann::json() : nlohmann::json(r.kernel)},
+                      {"backend", r.backend}, {"device", r.device < 0 ? nlohmann::json() : nlohmann::json(r.device)},
+                      {"disposition", r.disposition}, {"reason", r.reason}, {"verification", r.verification}};
+  j["accuracy"] = nlohmann::json::array();
+  for (const OutputAccuracy& a : r.accuracy) j["accuracy"].push_back(accuracy_json(a));
+  j["timing"] = r.timing ? timing_json(*r.timing) : nlohmann::json();
+  nlohmann::json m = {{"flops", r.flops}, {"bytes", r.bytes}};
+  if (r.timing && r.timing->median_ms > 0) {
+    m["tflops"] = r.flops / (r.timing->median_ms * 1e-3) / 1e12;
+    m["gbps"] = r.bytes / (r.timing->median_ms * 1e-3) / 1e9;
+  }
+  j["metrics"] = m;
+  if (!r.dump_path.empty()) j["dump"] = r.dump_path;
+  return j;
+}
+
+nlohmann::json context_json(const RunContext& ctx) {
+  const BuildId& b = build_id();
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  const RunOptions& o = ctx.options;
+  nlohmann::json backends = nlohmann::json::array();
+  for (Backend* be : ctx.backends) {
+    nlohmann::json devices = nlohmann::json::array();
+    const int n = be->device_count();
+    for (int i = 0; i < n; ++i) {
+      Device* d = be->device(i);
+      devices.push_back({{"index", i}, {"name", d->name()}, {"fp8_e4m3", dsb_dtype_name(d->fp8_e4m3())},
+                         {"properties", properties_json(d->properties())}});
+    }
+    backends.push_back({{"name", be->name()}, {"available", n > 0}, {"reason", be->unavailable_reason()},
+                        {"build_info", properties_json(be->build_info())}, {"devices", devices}});
+  }
+  return {
+      {"tool", {{"name", "dsbench"}, {"version", b.version}, {"git_commit", b.git_commit}, {"git_dirty", b.git_dirty}}},
+      {"build", {{"compiler", b.compiler}, {"build_type", b.build_type}, {"backends", b.backends}}},
+      {"date", utc_now()},
+      {"host", host},
+      {"os", os_string()},
+      {"command_line", ctx.command_line},
+      {"suite", {{"name", ctx.suite_name}, {"path", ctx.suite_path}}},
+      {"backend", ctx.backend_used},
+      {"seed", ctx.seed},
+      {"world_size", 1},
+      {"rank", 0},
+      {"config",
+       {{"kernel_glob", o.kernel_glob}, {"case_glob", o.case_glob}, {"verify_only", o.verify_only},
+        {"perf_only", o.perf_only}, {"max_reference_gflop", o.max_reference_gflop},
+        {"timing", {{"warmup", o.timing.warmup}, {"min_reps", o.timing.min_reps}, {"max_reps", o.timing.max_reps},
+                    {"budget_s", o.timing.budget_s}, {"noise", o.timing.noise}, {"flush_cache", o.timing.flush_cache}}},
+        {"verification", {{"full_max_macs", o.verify.full_max_macs}, {"sample_rows", o.verify.sample_rows},
+                          {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}}}},
+      {"backends", backends}};
+}
+
+nlohmann::json summary_json(const std::vector<ResultRow>& rows) {
+  static const char* kDispositions[] = {"passed", "incorrect", "error", "not_supported", "skipped", "not_verified"};
+  auto zero = [] {
+    nlohmann::json j = nlohmann::json::object();
+    for (const char* d : kDispositions) j[d] = 0;
+    return j;
+  };
+  nlohmann::json total = zero(), by_op = nlohmann::json::object();
+  for (const ResultRow& r : rows) {
+    total[r.disposition] = total[r.disposition].get<int>() + 1;
+    if (!by_op.contains(r.op)) by_op[r.op] = zero();
+    by_op[r.op][r.disposition] = by_op[r.op][r.disposition].get<int>() + 1;
+  }
+  return {{"results", rows.size()}, {"by_disposition", total}, {"by_op", by_op}};
+}
+
+nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow>& rows) {
+  nlohmann::json results = nlohmann::json::array();
+  for (const ResultRow& r : rows) results.push_back(row_json(r));
+  return {{"schema_version", kScorecardSchemaVersion},
+          {"context", context_json(ctx)},
+          {"results", results},
+          {"summary", summary_json(rows)},
+          {"errors", ctx.errors},
+          {"exit_code", exit_code_for(rows, ctx.errors)}};
+}
+
+void check_writable(const std::string& path) {
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const fs::path probe = dir / (".dsbench-write-probe-" + std::to_string(getpid()));
+  std::ofstream f(probe);
+  if (!f) DSB_THROW("output " + path + ": folder " + dir.string() + " is not writable");
+  f.close();
+  fs::remove(probe, ec);
+  if (fs::is_directory(p)) DSB_THROW("output " + path + ": is a folder");
+}
+
+void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
+  const fs::path p(path);
+  const fs::path tmp = p.string() + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) DSB_THROW("output " + path + ": cannot create " + tmp.string());
+    f << doc.dump(2) << "\n";
+    if (!f.flush()) DSB_THROW("output " + path + ": write failed");
+  }
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) DSB_THROW("output " + path + ": rename failed: " + ec.message());
+}
+
+int exit_code_for(const std::vector<ResultRow>& rows, const std::vector<std::string>& errors) {
+  if (!errors.empty()) return 2;
+  for (const ResultRow& r : rows)
+    if (r.disposition == "incorrect" || r.disposition == "error") return 1;
+  return 0;
+}
+
+}  // namespace dsbench

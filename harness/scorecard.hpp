@@ -1,0 +1,42 @@
+// The JSON scorecard (results_schema/scorecard.schema.json): context (tool, build, host, backends,
+// devices, configuration), one row per case x kernel, a summary, and run-level errors. Written
+// atomically, also when cases fail or the run is interrupted by a configuration error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dsbench/backend.hpp"
+#include "harness/runner.hpp"
+
+namespace dsbench {
+
+constexpr const char* kScorecardSchemaVersion = "1.0.0";
+
+struct RunContext {
+  std::string command_line;
+  std::string suite_name, suite_path;
+  uint64_t seed = 0;
+  RunOptions options;
+  std::vector<Backend*> backends;   // every backend built, for the environment block
+  std::string backend_used;         // the backend the rows ran on
+  std::vector<std::string> errors;  // run-level errors (e.g. a suite that could not be read)
+};
+
+nlohmann::json properties_json(const Properties& p);
+nlohmann::json row_json(const ResultRow& r);
+nlohmann::json context_json(const RunContext& ctx);
+nlohmann::json summary_json(const std::vector<ResultRow>& rows);
+nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow>& rows);
+
+// temp file in the same folder + rename, so a reader never sees half a scorecard. Throws Error.
+void write_json_atomic(const std::string& path, const nlohmann::json& doc);
+// Fails early (before an hour of benchmarking) when path's folder cannot take a file.
+void check_writable(const std::string& path);
+
+// Exit code for a run: 0 all passed / not_supported / skipped / not_verified; 1 incorrect or error.
+int exit_code_for(const std::vector<ResultRow>& rows, const std::vector<std::string>& errors);
+
+}  // namespace dsbench

@@ -1,0 +1,139 @@
+#include "harness/suite.hpp"
+
+#include <fnmatch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "dsbench/ops.h"
+#include "harness/error.hpp"
+
+namespace dsbench {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<fs::path> search_dirs() {
+  std::vector<fs::path> dirs{fs::path("suites")};
+#ifdef DSB_SOURCE_DIR
+  dirs.push_back(fs::path(DSB_SOURCE_DIR) / "suites");
+#endif
+  return dirs;
+}
+
+}  // namespace
+
+bool glob_match(const std::string& pattern, const std::string& text) {
+  return fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
+}
+
+std::string resolve_suite_path(const std::string& name_or_path) {
+  const bool is_path = name_or_path.find('/') != std::string::npos ||
+                       (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
+  if (is_path) {
+    if (!fs::exists(name_or_path)) DSB_THROW("suite file " + name_or_path + ": no such file");
+    return name_or_path;
+  }
+  std::string searched;
+  for (const fs::path& d : search_dirs()) {
+    const fs::path p = d / (name_or_path + ".json");
+    if (fs::exists(p)) return p.string();
+    searched += (searched.empty() ? "" : ", ") + p.string();
+  }
+  DSB_THROW("unknown suite \"" + name_or_path + "\": looked for " + searched + " (dsbench list --suites shows them)");
+}
+
+std::vector<std::string> list_suites() {
+  std::set<std::string> names;
+  for (const fs::path& d : search_dirs()) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(d, ec))
+      if (e.path().extension() == ".json") names.insert(e.path().stem().string());
+  }
+  return {names.begin(), names.end()};
+}
+
+Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
+  if (!doc.is_object()) DSB_THROW(path + ": a suite must be a JSON object");
+  if (!doc.contains("cases") || !doc.at("cases").is_array()) DSB_THROW(path + ": missing \"cases\" array");
+  Suite s;
+  s.path = path;
+  s.name = doc.value("name", fs::path(path).stem().string());
+  s.description = doc.value("description", std::string());
+  if (doc.contains("defaults")) {
+    const nlohmann::json& d = doc.at("defaults");
+    if (!d.is_object()) DSB_THROW(path + ": field \"defaults\": not an object");
+    for (auto it = d.begin(); it != d.end(); ++it)
+      if (it.key() != "timing") DSB_THROW(path + ": field \"defaults." + it.key() + "\": unknown (timing)");
+    if (d.contains("timing")) {
+      const nlohmann::json& t = d.at("timing");
+      if (!t.is_object()) DSB_THROW(path + ": field \"defaults.timing\": not an object");
+      for (auto it = t.begin(); it != t.end(); ++it) {
+        static const std::set<std::string> known{"warmup", "min_reps", "max_reps", "budget_s", "noise"};
+        if (!known.count(it.key()))
+          DSB_THROW(path + ": field \"defaults.timing." + it.key() + "\": unknown (warmup, min_reps, max_reps, budget_s, noise)");
+        if (!it.value().is_number() || it.value().get<double>() < 0)
+          DSB_THROW(path + ": field \"defaults.timing." + it.key() + "\": not a non-negative number");
+      }
+      s.timing_defaults = t;
+    }
+  }
+  std::set<std::string> ids;
+  const auto& cases = doc.at("cases");
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const nlohmann::json& c = cases[i];
+    CaseSpec cs;
+    const std::string where = path + ": case " + std::to_string(i);
+    auto fail = [&](const std::string& what) {
+      if (cs.error.empty()) cs.error = where + (cs.id.empty() ? "" : " (\"" + cs.id + "\")") + ": " + what;
+    };
+    if (!c.is_object()) {
+      fail("expected an object");
+    } else {
+      if (c.contains("id") && c.at("id").is_string()) cs.id = c.at("id").get<std::string>();
+      if (cs.id.empty()) { cs.id = "case" + std::to_string(i); fail("field \"id\": missing or not a string"); }
+      if (!ids.insert(cs.id).second) fail("field \"id\": duplicate id");
+      if (!c.contains("op") || !c.at("op").is_string()) {
+        fail("field \"op\": missing or not a string");
+      } else {
+        cs.op = c.at("op").get<std::string>();
+        if (dsb_op_from_name(cs.op.c_str()) == DSB_OP_INVALID) fail("field \"op\": unknown op \"" + cs.op + "\"");
+      }
+      if (!c.contains("params") || !c.at("params").is_object()) fail("field \"params\": missing or not an object");
+      else cs.params = c.at("params");
+      if (c.contains("tolerance")) {
+        if (!c.at("tolerance").is_object()) fail("field \"tolerance\": not an object");
+        else cs.tolerance = c.at("tolerance");
+      }
+      if (c.contains("seed")) {
+        if (!c.at("seed").is_number_unsigned()) fail("field \"seed\": not a non-negative integer");
+        else cs.seed = c.at("seed").get<uint64_t>();
+      }
+      for (auto it = c.begin(); it != c.end(); ++it)
+        if (it.key() != "id" && it.key() != "op" && it.key() != "params" && it.key() != "tolerance" &&
+            it.key() != "seed" && it.key() != "note")
+          fail("field \"" + it.key() + "\": unknown field");
+    }
+    s.cases.push_back(std::move(cs));
+  }
+  return s;
+}
+
+Suite load_suite(const std::string& name_or_path) {
+  const std::string path = resolve_suite_path(name_or_path);
+  std::ifstream f(path);
+  if (!f) DSB_THROW("suite file " + path + ": cannot be opened");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    DSB_THROW("suite file " + path + ": not valid JSON: " + e.what());
+  }
+  return parse_suite(doc, path);
+}
+
+}  // namespace dsbench

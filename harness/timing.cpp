@@ -1,0 +1,88 @@
+#include "harness/timing.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+namespace dsbench {
+namespace {
+
+// Linear interpolation between order statistics (NumPy's default percentile).
+double percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - static_cast<double>(lo));
+}
+
+double relative_standard_error(const std::vector<double>& x) {
+  if (x.size() < 2) return INFINITY;
+  double mean = 0.0;
+  for (double v : x) mean += v;
+  mean /= static_cast<double>(x.size());
+  double var = 0.0;
+  for (double v : x) var += (v - mean) * (v - mean);
+  var /= static_cast<double>(x.size() - 1);
+  return mean > 0.0 ? std::sqrt(var) / (mean * std::sqrt(static_cast<double>(x.size()))) : INFINITY;
+}
+
+}  // namespace
+
+void summarize(TimingStats* s) {
+  std::vector<double> v = s->raw_ms;
+  std::sort(v.begin(), v.end());
+  s->samples = static_cast<int>(v.size());
+  if (v.empty()) return;
+  s->median_ms = percentile(v, 0.5);
+  s->p10_ms = percentile(v, 0.1);
+  s->p90_ms = percentile(v, 0.9);
+  s->min_ms = v.front();
+  s->max_ms = v.back();
+  double sum = 0.0;
+  for (double x : v) sum += x;
+  s->mean_ms = sum / static_cast<double>(v.size());
+  double var = 0.0;
+  for (double x : v) var += (x - s->mean_ms) * (x - s->mean_ms);
+  s->stdev_ms = v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0;
+  s->rel_spread = s->median_ms > 0 ? (s->p90_ms - s->p10_ms) / s->median_ms : 0.0;
+  const double rse = relative_standard_error(v);
+  s->noise = std::isfinite(rse) ? rse : 0.0;
+}
+
+Status measure(const std::function<Status()>& launch, Device& device, Stream& stream, const TimingConfig& cfg,
+               TimingStats* out) {
+  *out = TimingStats{};
+  out->method = device.host_accessible() ? "host steady_clock" : "device events";
+  out->cache = cfg.flush_cache ? "cold (flushed)" : "warm";
+  out->warmup = cfg.warmup;
+  std::unique_ptr<Event> start, stop;
+  Status st = device.create_event(&start);
+  if (st.ok()) st = device.create_event(&stop);
+  if (!st.ok()) return st;
+  for (int i = 0; i < cfg.warmup; ++i) {
+    if (!(st = launch()).ok()) return st;
+  }
+  if (!(st = stream.synchronize()).ok()) return st;
+  double total_ms = 0.0;
+  while (true) {
+    if (cfg.flush_cache && !(st = device.flush_cache(stream)).ok()) return st;
+    if (!(st = start->record(stream)).ok()) return st;
+    if (!(st = launch()).ok()) return st;
+    if (!(st = stop->record(stream)).ok()) return st;
+    if (!(st = stop->synchronize()).ok()) return st;
+    double ms = 0.0;
+    if (!(st = stop->elapsed_ms(*start, &ms)).ok()) return st;
+    out->raw_ms.push_back(ms);
+    total_ms += ms;
+    const int n = static_cast<int>(out->raw_ms.size());
+    if (n >= cfg.max_reps) { out->stop_reason = "max repetitions"; break; }
+    if (n >= cfg.min_reps && relative_standard_error(out->raw_ms) <= cfg.noise) { out->stop_reason = "noise target"; break; }
+    // The budget also ends sampling before min_reps: one run of a huge case may exceed it alone.
+    if (total_ms >= cfg.budget_s * 1e3 && n >= std::min(cfg.min_reps, 2)) { out->stop_reason = "time budget"; break; }
+  }
+  summarize(out);
+  return Status::success();
+}
+
+}  // namespace dsbench

@@ -1,0 +1,42 @@
+// Timing of one kernel on one device: warm-up, then repetitions until the median is stable (relative
+// standard error under a noise target) or a time budget is spent, with an optional cache flush
+// outside the timed region. Events bracket only the launch (docs/timing.md).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dsbench/backend.hpp"
+
+namespace dsbench {
+
+struct TimingConfig {
+  int warmup = 1;            // untimed runs before sampling
+  int min_reps = 5;
+  int max_reps = 1000;
+  double budget_s = 1.0;     // stop sampling once this much measured time has accumulated
+  double noise = 0.005;      // stop once stdev/(mean*sqrt(n)) is below this (and min_reps reached)
+  bool flush_cache = true;   // cold cache: flush before every repetition (not timed)
+};
+
+struct TimingStats {
+  std::string method;        // "host steady_clock" or "device events"
+  std::string cache;         // "cold (flushed)" or "warm"
+  int warmup = 0;
+  int samples = 0;
+  double median_ms = 0, p10_ms = 0, p90_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0, stdev_ms = 0;
+  double rel_spread = 0;     // (p90 - p10) / median
+  double noise = 0;          // stdev / (mean * sqrt(n)) at the stop
+  std::string stop_reason;   // "noise target", "time budget", "max repetitions"
+  std::vector<double> raw_ms;  // every sample, in order (bounded by max_reps)
+};
+
+// Times launch() on device/stream. Returns the first failing status of launch or of an event.
+Status measure(const std::function<Status()>& launch, Device& device, Stream& stream, const TimingConfig& cfg,
+               TimingStats* out);
+
+// Fills the order statistics of out from out->raw_ms.
+void summarize(TimingStats* out);
+
+}  // namespace dsbench

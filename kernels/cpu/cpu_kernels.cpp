@@ -1,0 +1,53 @@
+// The CPU backend's kernels, one line each: the FP64 reference (the oracle, also timed) and the
+// optimised implementation of every op the CPU backend runs.
+#include "dsbench/kernel.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/gemm_fp8_cpu.hpp"
+#include "reference/gemm_fp8_reference.hpp"
+
+namespace dsbench::cpu {
+namespace {
+
+// Adapts a host function `dsb_status f(const P&)` into a CPU kernel. Host functions run when enqueued.
+template <class P, auto Fn>
+class HostKernel final : public KernelFor<P> {
+ public:
+  explicit HostKernel(const char* variant) : KernelFor<P>("cpu", variant) {}
+
+ protected:
+  Support supports(const P&, const Device& device) const override {
+    if (!device.host_accessible()) return Support::no("CPU kernels need host-accessible memory");
+    return Support::yes();
+  }
+  Status run(const P& params, void*, Stream&) const override {
+    const dsb_status s = Fn(params);
+    if (s == DSB_STATUS_OK) return Status::success();
+    return Status::error(s, std::string(this->id()) + ": " + dsb_status_name(s));
+  }
+};
+
+// The reference functions return nothing: the harness has validated the params before they run.
+template <class P, void (*Ref)(const P&)>
+dsb_status run_reference(const P& p) {
+  Ref(p);
+  return DSB_STATUS_OK;
+}
+
+using DenseP = dsb_gemm_fp8_blockscaled_params;
+using ContP = dsb_gemm_fp8_grouped_contiguous_params;
+using MaskP = dsb_gemm_fp8_grouped_masked_params;
+
+const HostKernel<DenseP, run_reference<DenseP, ref::gemm_fp8_blockscaled>> kGemmRef("reference");
+const HostKernel<ContP, run_reference<ContP, ref::gemm_fp8_grouped_contiguous>> kGemmContRef("reference");
+const HostKernel<MaskP, run_reference<MaskP, ref::gemm_fp8_grouped_masked>> kGemmMaskRef("reference");
+const HostKernel<DenseP, gemm_fp8_blockscaled_optimized> kGemmOpt("optimized");
+const HostKernel<ContP, gemm_fp8_grouped_contiguous_optimized> kGemmContOpt("optimized");
+const HostKernel<MaskP, gemm_fp8_grouped_masked_optimized> kGemmMaskOpt("optimized");
+
+}  // namespace
+
+std::vector<const Kernel*> cpu_kernels() {
+  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt};
+}
+
+}  // namespace dsbench::cpu
