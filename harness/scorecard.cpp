@@ -136,8 +136,9 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows) {
   nlohmann::json total = zero(), by_op = nlohmann::json::object();
   for (const ResultRow& r : rows) {
     total[r.disposition] = total[r.disposition].get<int>() + 1;
-    if (!by_op.contains(r.op)) by_op[r.op] = zero();
-    by_op[r.op][r.disposition] = by_op[r.op][r.disposition].get<int>() + 1;
+    const std::string op = r.op.empty() ? "(no op)" : r.op;  // a malformed case may name none
+    if (!by_op.contains(op)) by_op[op] = zero();
+    by_op[op][r.disposition] = by_op[op][r.disposition].get<int>() + 1;
   }
   return {{"results", rows.size()}, {"by_disposition", total}, {"by_op", by_op}};
 }

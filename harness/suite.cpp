@@ -108,8 +108,10 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
         else cs.tolerance = c.at("tolerance");
       }
       if (c.contains("seed")) {
-        if (!c.at("seed").is_number_unsigned()) fail("field \"seed\": not a non-negative integer");
-        else cs.seed = c.at("seed").get<uint64_t>();
+        const nlohmann::json& sd = c.at("seed");
+        if (!sd.is_number_integer() || (!sd.is_number_unsigned() && sd.get<int64_t>() < 0))
+          fail("field \"seed\": not a non-negative integer");
+        else cs.seed = sd.get<uint64_t>();
       }
       for (auto it = c.begin(); it != c.end(); ++it)
         if (it.key() != "id" && it.key() != "op" && it.key() != "params" && it.key() != "tolerance" &&

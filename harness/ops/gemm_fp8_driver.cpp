@@ -14,7 +14,7 @@ constexpr int64_t kMaxDim = int64_t{1} << 24;  // far beyond any model shape; ca
 
 void read_common(ParamReader& r, GemmFp8Shape& s) {
   s.n = r.integer("n", 1, kMaxDim);
-  s.k = r.integer("k", DSB_FP8_BLOCK, kMaxDim);
+  s.k = r.integer("k", 1, kMaxDim);
   if (s.k % DSB_FP8_BLOCK != 0)
     DSB_THROW("params.k: " + std::to_string(s.k) + " is not a multiple of " + std::to_string(DSB_FP8_BLOCK));
   s.ab_dtype = r.dtype_or("ab_dtype", DSB_DTYPE_E4M3FN);

@@ -1,8 +1,8 @@
 // Driver of the optimised CPU FP8 GEMMs. Every variant becomes a list of dense sub-GEMMs (the whole
 // problem; each run of rows sharing an m_index; each group's masked_m rows), which are cut into
-// (rows x columns) tiles run by OpenMP threads. A tile owns its packing buffers and an FP32
-// accumulator, walks K in steps of kKc: dequantise the A rows and each 16-column B strip once per
-// step (scales folded in), then the register-blocked micro-kernel; the last step rounds to BF16.
+// (rows x columns) tiles run by OpenMP threads. A tile walks K in steps of kKc: dequantise its B
+// panel and A rows once per step (scales folded in), run the register-blocked micro-kernel into an
+// FP32 accumulator, and on the last step round straight to BF16 in d.
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
 
 #include <algorithm>
@@ -23,13 +23,20 @@ namespace {
 
 using namespace gemm_detail;
 
-// Tile limits, sized for a 1-2 MiB L2 per core: packed A 192 x 272 x 4 = 204 KiB, FP32 accumulator
-// 192 x 256 x 4 = 192 KiB, one packed B strip 16 KiB (stays in L1 while the A panels stream past).
+// Tiles are (rows x columns) of one sub-GEMM over all of K, one thread each, with an FP32
+// accumulator of their own. The accumulator is touched once per K step of 256 (8 bytes per 512
+// FLOPs), so it may live in L3 and tiles can be large: A and B are dequantised once per tile and K
+// step, i.e. the decode costs 1/rows + 1/columns of the FMA work. Inside a tile the loops are
+// Goto's: a kMcMax x kKc block of A in L2 (204 KiB), the tile's B panel (<= 1 MiB) in L2/L3, one
+// 16 KiB strip of it in L1 while the A panels stream past.
 constexpr int64_t kMcMax = 32 * kMr;
-constexpr int64_t kNcMax = 256;
+constexpr int64_t kTmMax = 4 * kMcMax;  // 768 rows
+constexpr int64_t kTnMax = 1024;        // columns
+constexpr int64_t kTmMin = 16 * kMr;    // shrink rows only down to here before going below kTnMid
+constexpr int64_t kTnMid = 128;
+constexpr int64_t kTnMin = 32;          // below this, re-dequantising A per tile outweighs balance
+constexpr int64_t kTilesPerThread = 8;  // enough tiles for dynamic scheduling to balance
 constexpr int64_t kAResidentFloats = 128 * 1024;  // up to 512 KiB of packed A for all of K
-constexpr int64_t kNcMin = 32;  // below this, re-dequantising A per tile outweighs better balance
-constexpr int64_t kTilesPerThread = 6;  // enough tiles for dynamic scheduling to balance
 
 struct SubGemm {
   const uint8_t* a;  // [m, k] codes
@@ -63,67 +70,99 @@ bool valid_common(int64_t m, int64_t n, int64_t k, dsb_dtype ab, dsb_dtype sc, c
   return !(m > 0 && n > 0 && !d);
 }
 
-// Per-thread buffers, allocated on first use and kept: OpenMP reuses its threads, so steady-state
-// calls allocate nothing.
-struct Workspace {
-  float* ap = nullptr;  // [kMcMax, kAStride], or all K steps of a short tile: kAResidentFloats
-  float* bp = nullptr;  // [kKc, kNr]
-  float* c = nullptr;   // [kMcMax, kNcMax]
-  ~Workspace() { std::free(ap), std::free(bp), std::free(c); }
-  bool ensure() {
-    if (c) return true;
-    ap = static_cast<float*>(
-        std::aligned_alloc(64, std::max(kMcMax * kAStride, kAResidentFloats) * sizeof(float)));
-    bp = static_cast<float*>(std::aligned_alloc(64, kKc * kNr * sizeof(float)));
-    c = static_cast<float*>(std::aligned_alloc(64, kMcMax * kNcMax * sizeof(float)));
-    if (ap && bp && c) return true;
-    std::free(ap), std::free(bp), std::free(c);
-    ap = bp = c = nullptr;
-    return false;
+// A 64-byte aligned float buffer that only grows.
+struct Buffer {
+  float* p = nullptr;
+  size_t capacity = 0;
+  ~Buffer() { std::free(p); }
+  bool reserve(size_t floats) {
+    if (floats <= capacity) return true;
+    std::free(p);
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    capacity = p ? floats : 0;
+    return p != nullptr;
   }
+};
+
+// Per-thread buffers, kept between calls: OpenMP reuses its threads, so steady-state calls
+// allocate nothing.
+struct Workspace {
+  Buffer ap;  // packed A: [kMcMax, kAStride], or every K step of a short tile
+  Buffer bp;  // packed B panel: [columns / 16][kKc][16]
+  Buffer c;   // FP32 accumulator: [rows, columns rounded up to 16]
 };
 thread_local Workspace tls_workspace;
 
-// One tile: rows [m0, m0+mc) x columns [n0, n0+nc) of a sub-GEMM, over all of K.
-void run_tile(const Problem& p, const SubGemm& g, int64_t m0, int64_t mc, int64_t n0, int64_t nc,
-              const GemmKernels& kern, Workspace& ws) {
+struct Tile {
+  const SubGemm* g;
+  int64_t m0, mc, n0, nc;
+};
+
+// One tile over all of K. Returns false when its buffers cannot be allocated.
+bool run_tile(const Problem& p, const Tile& t, const GemmKernels& kern, Workspace& ws) {
+  const SubGemm& g = *t.g;
   const int64_t kblocks = p.k / DSB_FP8_BLOCK, sbytes = scale_bytes(p.scale_dtype);
-  const int64_t ldc = ceil_div(nc, kNr) * kNr, steps = ceil_div(p.k, kKc);
-  const uint8_t* a = g.a + m0 * p.k;
-  const uint8_t* sa = g.sa + m0 * kblocks * sbytes;
+  const int64_t ldc = ceil_div(t.nc, kNr) * kNr, steps = ceil_div(p.k, kKc);
+  const bool a_resident = t.mc * kAStride * steps <= kAResidentFloats;
+  const int64_t ap_floats = a_resident ? t.mc * kAStride * steps : std::min(t.mc, kMcMax) * kAStride;
+  if (!ws.ap.reserve(ap_floats) || !ws.bp.reserve(ldc * kKc) || !ws.c.reserve(t.mc * ldc)) return false;
+
   const auto kc_of = [&](int64_t s) { return static_cast<int>(std::min<int64_t>(kKc, p.k - s * kKc)); };
   const auto flags_of = [&](int64_t s) { return (s == 0 ? kFirst : 0) | (s == steps - 1 ? kLast : 0); };
-  const auto pack_a = [&](int64_t s, float* ap) {
-    kern.pack_a(a + s * kKc, p.k, sa + s * (kKc / DSB_FP8_BLOCK) * sbytes, kblocks, p.ab_dtype, p.scale_dtype,
-                static_cast<int>(mc), kc_of(s), ap);
+  // Rows [i0, i0+rows) of the tile, K step s, into ap with row stride kAStride.
+  const auto pack_a = [&](int64_t i0, int64_t rows, int64_t s, float* ap) {
+    kern.pack_a(g.a + (t.m0 + i0) * p.k + s * kKc, p.k,
+                g.sa + ((t.m0 + i0) * kblocks + s * (kKc / DSB_FP8_BLOCK)) * sbytes, kblocks, p.ab_dtype,
+                p.scale_dtype, static_cast<int>(rows), kc_of(s), ap);
   };
-  // Strip j of B (16 columns from n0 + j: a multiple of 16, so one 128-block of B's scales) for
-  // K step s, then every A panel against it.
-  const auto strip = [&](int64_t j, int64_t s, const float* ap) {
-    const int nv = static_cast<int>(std::min<int64_t>(kNr, nc - j));
-    const int64_t col = n0 + j;
+  // Columns [j, j+16) of the tile (n0 + j is a multiple of 16: one 128-block of B's scales).
+  const auto pack_b = [&](int64_t j, int64_t s, float* bp) {
+    const int64_t col = t.n0 + j;
     kern.pack_b(g.b + col * p.k + s * kKc, p.k,
                 g.sb + ((col / DSB_FP8_BLOCK) * kblocks + s * (kKc / DSB_FP8_BLOCK)) * sbytes, p.ab_dtype,
-                p.scale_dtype, nv, kc_of(s), ws.bp);
-    for (int64_t i = 0; i < mc; i += kMr) {
-      const int mr = static_cast<int>(std::min<int64_t>(kMr, mc - i));
-      kern.micro[mr](kc_of(s), ap + i * kAStride, ws.bp, ws.c + i * ldc + j, ldc, flags_of(s),
-                     g.d + (m0 + i) * p.n + col, p.n, nv);
+                p.scale_dtype, static_cast<int>(std::min<int64_t>(kNr, t.nc - j)), kc_of(s), bp);
+  };
+  // Every kMr-row panel of packed rows [i0, i0+rows) against one packed strip.
+  const auto panels = [&](int64_t i0, int64_t rows, const float* ap, int64_t j, const float* bp, int64_t s) {
+    const int nv = static_cast<int>(std::min<int64_t>(kNr, t.nc - j));
+    for (int64_t i = 0; i < rows; i += kMr) {
+      const int mr = static_cast<int>(std::min<int64_t>(kMr, rows - i));
+      kern.micro[mr](kc_of(s), ap + i * kAStride, bp, ws.c.p + (i0 + i) * ldc + j, ldc, flags_of(s),
+                     g.d + (t.m0 + i0 + i) * p.n + t.n0 + j, p.n, nv);
     }
   };
-  if (mc * kAStride * steps <= kAResidentFloats) {
+
+  if (a_resident) {
     // Few rows (decode shapes): dequantise them for all of K once, then walk each B strip along
     // all of K, so every B row is read in one sequential pass the hardware prefetcher can follow.
-    for (int64_t s = 0; s < steps; ++s) pack_a(s, ws.ap + s * mc * kAStride);
-    for (int64_t j = 0; j < nc; j += kNr)
-      for (int64_t s = 0; s < steps; ++s) strip(j, s, ws.ap + s * mc * kAStride);
-  } else {
-    // Goto order: the A block stays in L2 for a K step while each B strip sits in L1.
-    for (int64_t s = 0; s < steps; ++s) {
-      pack_a(s, ws.ap);
-      for (int64_t j = 0; j < nc; j += kNr) strip(j, s, ws.ap);
+    for (int64_t s = 0; s < steps; ++s) pack_a(0, t.mc, s, ws.ap.p + s * t.mc * kAStride);
+    for (int64_t j = 0; j < t.nc; j += kNr)
+      for (int64_t s = 0; s < steps; ++s) {
+        pack_b(j, s, ws.bp.p);
+        panels(0, t.mc, ws.ap.p + s * t.mc * kAStride, j, ws.bp.p, s);
+      }
+    return true;
+  }
+  // The A rows of a block are far apart (k bytes), a pattern the hardware prefetcher does not
+  // follow; fetch the next block's codes into L2 while the micro-kernels run on this one.
+  const auto prefetch_a = [&](int64_t i0, int64_t s) {
+    if (s >= steps) return;
+    const int64_t rows = std::min(kMcMax, t.mc - i0), bytes = kc_of(s);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(g.a + (t.m0 + i0 + r) * p.k + s * kKc + b, 0, 2);
+  };
+  for (int64_t s = 0; s < steps; ++s) {
+    for (int64_t j = 0; j < t.nc; j += kNr) pack_b(j, s, ws.bp.p + j * kKc);
+    for (int64_t i0 = 0; i0 < t.mc; i0 += kMcMax) {
+      const int64_t rows = std::min(kMcMax, t.mc - i0);
+      pack_a(i0, rows, s, ws.ap.p);
+      if (i0 + kMcMax < t.mc) prefetch_a(i0 + kMcMax, s);
+      else prefetch_a(0, s + 1);
+      for (int64_t j = 0; j < t.nc; j += kNr) panels(i0, rows, ws.ap.p, j, ws.bp.p + j * kKc, s);
     }
   }
+  return true;
 }
 
 int max_threads() {
@@ -134,10 +173,36 @@ int max_threads() {
 #endif
 }
 
-// Rows per tile for a sub-GEMM of m rows: as many as fit, split evenly, rounded to whole panels.
-int64_t tile_rows(int64_t m) {
-  const int64_t blocks = ceil_div(m, kMcMax);
-  return std::min(kMcMax, ceil_div(ceil_div(m, blocks), kMr) * kMr);
+// Rows per tile for m rows and a limit: split evenly, rounded up to whole register panels.
+int64_t tile_rows(int64_t m, int64_t limit) {
+  return std::min(m, ceil_div(ceil_div(m, ceil_div(m, limit)), kMr) * kMr);
+}
+
+// The tile grid: the largest tiles that still give every thread kTilesPerThread of them. Columns
+// shrink first (down to kTnMid), then rows, then columns again: M = 1 decode needs the split on N.
+struct Grid {
+  int64_t tm_max, tn, col_tiles;
+};
+
+Grid plan_grid(const Problem& p, int threads) {
+  const auto count = [&](int64_t tm, int64_t tn) {
+    int64_t tiles = 0;
+    for (const SubGemm& g : p.subs) tiles += ceil_div(g.m, tile_rows(g.m, tm));
+    return tiles * ceil_div(p.n, tn);
+  };
+  int64_t tm = kTmMax, tn = kTnMax;
+  if (getenv("DSB_TM")) tm = atoi(getenv("DSB_TM"));  // TUNING-ONLY
+  if (getenv("DSB_TN")) tn = atoi(getenv("DSB_TN"));  // TUNING-ONLY
+  while (count(tm, tn) < kTilesPerThread * threads) {
+    if (tn > kTnMid) tn /= 2;
+    else if (tm > kTmMin) tm /= 2;
+    else if (tn > kTnMin) tn /= 2;
+    else break;
+  }
+  // Even column tiles, multiples of 16 wide.
+  const int64_t cols = ceil_div(p.n, tn);
+  tn = ceil_div(ceil_div(p.n, cols), kNr) * kNr;
+  return {tm, tn, ceil_div(p.n, tn)};
 }
 
 dsb_status run(const Problem& p) {
@@ -146,36 +211,21 @@ dsb_status run(const Problem& p) {
     for (const SubGemm& g : p.subs) std::memset(g.d, 0, static_cast<size_t>(g.m * p.n) * sizeof(uint16_t));
     return DSB_STATUS_OK;
   }
-  // Narrow the tiles until every thread has several: M = 1 decode shapes need the split over N.
-  const int threads = max_threads();
-  int64_t row_blocks = 0;
-  for (const SubGemm& g : p.subs) row_blocks += ceil_div(g.m, tile_rows(g.m));
-  int64_t nc = kNcMax;
-  while (nc > kNcMin && row_blocks * ceil_div(p.n, nc) < kTilesPerThread * threads) nc /= 2;
-  const int64_t col_blocks = ceil_div(p.n, nc);
-
-  std::vector<int64_t> first_tile(p.subs.size() + 1, 0);  // tiles before each sub-GEMM
-  for (size_t i = 0; i < p.subs.size(); ++i)
-    first_tile[i + 1] = first_tile[i] + ceil_div(p.subs[i].m, tile_rows(p.subs[i].m)) * col_blocks;
-  const int64_t tiles = first_tile.back();
-
-  const GemmKernels& kern = gemm_kernels();
-  std::atomic<bool> out_of_memory{false};
-#pragma omp parallel for schedule(dynamic, 1) if (tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t) {
-    Workspace& ws = tls_workspace;
-    if (!ws.ensure()) {
-      out_of_memory.store(true, std::memory_order_relaxed);
-      continue;
-    }
-    const size_t s = static_cast<size_t>(std::upper_bound(first_tile.begin(), first_tile.end(), t) -
-                                         first_tile.begin()) - 1;
-    const SubGemm& g = p.subs[s];
-    // Column blocks vary fastest, so threads working at the same time share the A rows in cache.
-    const int64_t local = t - first_tile[s], rows = tile_rows(g.m);
-    const int64_t m0 = (local / col_blocks) * rows, n0 = (local % col_blocks) * nc;
-    run_tile(p, g, m0, std::min(rows, g.m - m0), n0, std::min(nc, p.n - n0), kern, ws);
+  const Grid grid = plan_grid(p, max_threads());
+  std::vector<Tile> tiles;
+  for (const SubGemm& g : p.subs) {
+    const int64_t rows = tile_rows(g.m, grid.tm_max);
+    // Column tiles vary fastest, so tiles running at the same time share A rows in cache.
+    for (int64_t m0 = 0; m0 < g.m; m0 += rows)
+      for (int64_t n0 = 0; n0 < p.n; n0 += grid.tn)
+        tiles.push_back({&g, m0, std::min(rows, g.m - m0), n0, std::min(grid.tn, p.n - n0)});
   }
+  const GemmKernels& kern = gemm_kernels();
+  const int64_t count = static_cast<int64_t>(tiles.size());
+  std::atomic<bool> out_of_memory{false};
+#pragma omp parallel for schedule(dynamic, 1) if (count > 1)
+  for (int64_t i = 0; i < count; ++i)
+    if (!run_tile(p, tiles[i], kern, tls_workspace)) out_of_memory.store(true, std::memory_order_relaxed);
   return out_of_memory.load() ? DSB_STATUS_OUT_OF_MEMORY : DSB_STATUS_OK;
 }
 

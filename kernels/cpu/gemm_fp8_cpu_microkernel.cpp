@@ -267,6 +267,8 @@ DSB_AVX2 void micro_avx2(int kc, const float* ap, const float* bp, float* c, int
                          int64_t ldd, int nv) {
   constexpr int kSets = MR >= 4 ? 1 : (MR == 1 ? 4 : 2);
   constexpr int kV = MR * kSets;  // <= 6
+  if (!(flags & kFirst))  // the accumulator tile may sit in L3: fetch it while the FMAs run
+    for (int r = 0; r < MR; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define DSB_VROW(v)                                                                     \

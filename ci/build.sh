@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures (CMake preset "default": Release, ccache, CUDA when nvcc is found) and builds.
+# Usage: ci/build.sh [target...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake --preset default >/dev/null
+if [ $# -gt 0 ]; then
+  cmake --build --preset default -j "$(nproc)" --target "$@"
+else
+  cmake --build --preset default -j "$(nproc)"
+fi

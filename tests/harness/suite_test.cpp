@@ -1,0 +1,92 @@
+// Suite parsing: good cases load, each defect is recorded on its own case naming the field, and a
+// file-level defect names the file.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness/error.hpp"
+#include "harness/suite.hpp"
+
+namespace dsbench {
+namespace {
+
+nlohmann::json suite_with(const nlohmann::json& cases) { return {{"name", "t"}, {"cases", cases}}; }
+
+TEST(ParseSuite, LoadsCasesWithTheirParamsToleranceAndSeed) {
+  const Suite s = parse_suite(suite_with({{{"id", "gemm_fp8_blockscaled/a"}, {"op", "gemm_fp8_blockscaled"},
+                                           {"params", {{"m", 1}, {"n", 64}, {"k", 128}}},
+                                           {"tolerance", {{"d", {{"rel", 0.1}}}}}, {"seed", 7}}}),
+                              "x.json");
+  ASSERT_EQ(s.cases.size(), 1u);
+  EXPECT_EQ(s.cases[0].error, "");
+  EXPECT_EQ(s.cases[0].params["m"], 1);
+  EXPECT_EQ(*s.cases[0].seed, 7u);
+  EXPECT_EQ(s.cases[0].tolerance["d"]["rel"], 0.1);
+}
+
+TEST(ParseSuite, RecordsEachDefectOnItsOwnCase) {
+  const Suite s = parse_suite(
+      suite_with({{{"id", "ok"}, {"op", "gemm_fp8_blockscaled"}, {"params", nlohmann::json::object()}},
+                  {{"id", "bad_op"}, {"op", "gemm_fp9"}, {"params", nlohmann::json::object()}},
+                  {{"op", "gemm_fp8_blockscaled"}, {"params", nlohmann::json::object()}},
+                  {{"id", "ok"}, {"op", "gemm_fp8_blockscaled"}, {"params", nlohmann::json::object()}},
+                  {{"id", "no_params"}, {"op", "gemm_fp8_blockscaled"}},
+                  {{"id", "extra"}, {"op", "gemm_fp8_blockscaled"}, {"params", nlohmann::json::object()}, {"colour", 1}},
+                  42}),
+      "suites/x.json");
+  ASSERT_EQ(s.cases.size(), 7u);
+  EXPECT_EQ(s.cases[0].error, "");
+  EXPECT_EQ(s.cases[1].error, "suites/x.json: case 1 (\"bad_op\"): field \"op\": unknown op \"gemm_fp9\"");
+  EXPECT_NE(s.cases[2].error.find("field \"id\": missing"), std::string::npos);
+  EXPECT_NE(s.cases[3].error.find("field \"id\": duplicate id"), std::string::npos);
+  EXPECT_NE(s.cases[4].error.find("field \"params\": missing"), std::string::npos);
+  EXPECT_NE(s.cases[5].error.find("field \"colour\": unknown field"), std::string::npos);
+  EXPECT_NE(s.cases[6].error.find("case 6: expected an object"), std::string::npos);
+}
+
+TEST(ParseSuite, RejectsAFileWithoutCasesNamingTheFile) {
+  try {
+    parse_suite(nlohmann::json{{"name", "x"}}, "suites/broken.json");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "suites/broken.json: missing \"cases\" array");
+  }
+}
+
+TEST(ParseSuite, ChecksTimingDefaults) {
+  EXPECT_NO_THROW(parse_suite({{"cases", nlohmann::json::array()}, {"defaults", {{"timing", {{"budget_s", 0.5}}}}}}, "a.json"));
+  EXPECT_THROW(parse_suite({{"cases", nlohmann::json::array()}, {"defaults", {{"timing", {{"budget", 1}}}}}}, "a.json"), Error);
+  EXPECT_THROW(parse_suite({{"cases", nlohmann::json::array()}, {"defaults", {{"timing", {{"min_reps", -1}}}}}}, "a.json"), Error);
+}
+
+TEST(LoadSuite, ReportsInvalidJsonWithTheFileName) {
+  const auto path = std::filesystem::temp_directory_path() / "dsbench_bad_suite.json";
+  std::ofstream(path) << "{\"cases\": [ {\"id\": 1,, ] }";
+  try {
+    load_suite(path.string());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string() + ": not valid JSON"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(LoadSuite, FindsSuitesByNameAndListsThem) {
+  const Suite s = load_suite("smoke");
+  EXPECT_EQ(s.name, "smoke");
+  EXPECT_GT(s.cases.size(), 5u);
+  for (const CaseSpec& c : s.cases) EXPECT_EQ(c.error, "") << c.id;
+  const auto names = list_suites();
+  EXPECT_NE(std::find(names.begin(), names.end(), "deepseek-v3"), names.end());
+  EXPECT_THROW(load_suite("no_such_suite"), Error);
+}
+
+TEST(GlobMatch, MatchesLikeTheShell) {
+  EXPECT_TRUE(glob_match("*", "gemm_fp8_blockscaled/m1"));
+  EXPECT_TRUE(glob_match("gemm_*/m1*", "gemm_fp8_blockscaled/m128_n256"));
+  EXPECT_FALSE(glob_match("cpu.*.optimized", "cpu.gemm_fp8_blockscaled.reference"));
+}
+
+}  // namespace
+}  // namespace dsbench

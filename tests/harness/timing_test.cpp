@@ -1,0 +1,135 @@
+// Timing statistics and the stopping rules, with a fake device whose events report scripted times.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "harness/timing.hpp"
+
+namespace dsbench {
+namespace {
+
+// Each recorded stop event reports the next scripted duration; flushes are counted.
+struct Script {
+  std::vector<double> ms;
+  size_t next = 0;
+  int flushes = 0, launches = 0;
+};
+
+class FakeStream final : public Stream {
+ public:
+  Status synchronize() override { return Status::success(); }
+};
+
+class FakeEvent final : public Event {
+ public:
+  explicit FakeEvent(Script* s) : s_(s) {}
+  Status record(Stream&) override { return Status::success(); }
+  Status synchronize() override { return Status::success(); }
+  Status elapsed_ms(const Event&, double* ms) const override {
+    *ms = s_->ms[std::min(s_->next++, s_->ms.size() - 1)];
+    return Status::success();
+  }
+
+ private:
+  Script* s_;
+};
+
+class FakeDevice final : public Device {
+ public:
+  explicit FakeDevice(Script* s) : s_(s) {}
+  std::string name() const override { return "fake"; }
+  std::string backend() const override { return "fake"; }
+  int index() const override { return 0; }
+  Properties properties() const override { return {}; }
+  Status allocate(size_t, std::unique_ptr<Buffer>*) override { return Status::error(DSB_STATUS_NOT_SUPPORTED, "no"); }
+  Status copy_to_device(void*, const void*, size_t) override { return Status::success(); }
+  Status copy_to_host(void*, const void*, size_t) override { return Status::success(); }
+  Status fill_bytes(void*, uint8_t, size_t) override { return Status::success(); }
+  Status create_stream(std::unique_ptr<Stream>* out) override { *out = std::make_unique<FakeStream>(); return Status::success(); }
+  Status create_event(std::unique_ptr<Event>* out) override { *out = std::make_unique<FakeEvent>(s_); return Status::success(); }
+  Status flush_cache(Stream&) override { ++s_->flushes; return Status::success(); }
+  Status synchronize() override { return Status::success(); }
+
+ private:
+  Script* s_;
+};
+
+TEST(Summarize, ComputesMedianPercentilesAndSpreadLikeNumpy) {
+  TimingStats s;
+  s.raw_ms = {5, 1, 4, 2, 3};
+  summarize(&s);
+  EXPECT_EQ(s.samples, 5);
+  EXPECT_DOUBLE_EQ(s.median_ms, 3.0);
+  EXPECT_DOUBLE_EQ(s.p10_ms, 1.4);  // numpy.percentile([1..5], 10) = 1.4
+  EXPECT_DOUBLE_EQ(s.p90_ms, 4.6);
+  EXPECT_DOUBLE_EQ(s.min_ms, 1.0);
+  EXPECT_DOUBLE_EQ(s.max_ms, 5.0);
+  EXPECT_DOUBLE_EQ(s.mean_ms, 3.0);
+  EXPECT_NEAR(s.stdev_ms, 1.5811388300841898, 1e-12);
+  EXPECT_NEAR(s.rel_spread, 3.2 / 3.0, 1e-12);
+}
+
+TEST(Measure, StopsAtTheNoiseTargetOnceMinRepsAreReached) {
+  Script sc{std::vector<double>(100, 2.0)};
+  FakeDevice dev(&sc);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.min_reps = 7;
+  cfg.warmup = 2;
+  TimingStats st;
+  ASSERT_TRUE(measure([&] { ++sc.launches; return Status::success(); }, dev, stream, cfg, &st).ok());
+  EXPECT_EQ(st.samples, 7);
+  EXPECT_EQ(st.stop_reason, "noise target");
+  EXPECT_EQ(sc.launches, 9);  // 2 warm-up + 7 timed
+  EXPECT_EQ(sc.flushes, 7);   // one flush before every timed repetition
+  EXPECT_DOUBLE_EQ(st.median_ms, 2.0);
+  EXPECT_EQ(st.method, "device events");
+}
+
+TEST(Measure, StopsAtTheTimeBudgetWhenSamplesStayNoisy) {
+  std::vector<double> noisy;
+  for (int i = 0; i < 1000; ++i) noisy.push_back(i % 2 ? 10.0 : 100.0);
+  Script sc{noisy};
+  FakeDevice dev(&sc);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.budget_s = 0.5;  // 500 ms of measured time: about 9 samples of 55 ms mean
+  cfg.noise = 1e-9;
+  TimingStats st;
+  ASSERT_TRUE(measure([] { return Status::success(); }, dev, stream, cfg, &st).ok());
+  EXPECT_EQ(st.stop_reason, "time budget");
+  EXPECT_GE(st.samples, 9);
+  EXPECT_LE(st.samples, 10);
+}
+
+TEST(Measure, HonoursMaxRepsAndWarmCache) {
+  std::vector<double> noisy;
+  for (int i = 0; i < 100; ++i) noisy.push_back(1.0 + (i % 3));
+  Script sc{noisy};
+  FakeDevice dev(&sc);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.max_reps = 12;
+  cfg.noise = 0.0;
+  cfg.budget_s = 1e9;
+  cfg.flush_cache = false;
+  TimingStats st;
+  ASSERT_TRUE(measure([] { return Status::success(); }, dev, stream, cfg, &st).ok());
+  EXPECT_EQ(st.samples, 12);
+  EXPECT_EQ(st.stop_reason, "max repetitions");
+  EXPECT_EQ(sc.flushes, 0);
+  EXPECT_EQ(st.cache, "warm");
+}
+
+TEST(Measure, ReturnsTheLaunchErrorUnchanged) {
+  Script sc{{1.0}};
+  FakeDevice dev(&sc);
+  FakeStream stream;
+  TimingStats st;
+  const Status s = measure([] { return Status::error(DSB_STATUS_DEVICE_ERROR, "boom"); }, dev, stream, TimingConfig{}, &st);
+  EXPECT_EQ(s.code, DSB_STATUS_DEVICE_ERROR);
+  EXPECT_EQ(s.message, "boom");
+}
+
+}  // namespace
+}  // namespace dsbench
