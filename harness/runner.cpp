@@ -162,7 +162,9 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
     // Timing: only for outputs that are right (or not checked); a wrong kernel's speed means nothing.
     if (!opts.verify_only && row.disposition != "incorrect") {
       TimingStats t;
-      st = measure([&] { return kernel.run(params.data(), ws_ptr, *stream); }, device, *stream, opts.timing, &t);
+      TimingConfig cfg = opts.timing;
+      cfg.interrupt = &g_stop;
+      st = measure([&] { return kernel.run(params.data(), ws_ptr, *stream); }, device, *stream, cfg, &t);
       if (!st.ok()) return fail("error", std::string("timed run failed: ") + st.message);
       row.timing = std::move(t);
     }
@@ -240,6 +242,7 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
       continue;
     }
     for (const Kernel* k : kernels) {
+      if (stop_requested()) break;
       Execution ex = execute(*k, *device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, opts);
       ResultRow& r = ex.row;
       const ResultRow base = base_row(c, seed, backend.name(), device->index());

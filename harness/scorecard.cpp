@@ -167,6 +167,17 @@ void check_writable(const std::string& path) {
   if (fs::is_directory(p)) DSB_THROW("output " + path + ": is a folder");
 }
 
+void check_writable_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) DSB_THROW(what + " " + dir + ": cannot create the folder" + (ec ? ": " + ec.message() : ""));
+  const fs::path probe = fs::path(dir) / (".dsbench-write-probe-" + std::to_string(getpid()));
+  std::ofstream f(probe);
+  if (!f) DSB_THROW(what + " " + dir + ": folder is not writable");
+  f.close();
+  fs::remove(probe, ec);
+}
+
 void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
   const fs::path p(path);
   const fs::path tmp = p.string() + ".tmp." + std::to_string(getpid());

@@ -34,6 +34,7 @@ std::string resolve_suite_path(const std::string& name_or_path) {
                        (name_or_path.size() > 5 && name_or_path.compare(name_or_path.size() - 5, 5, ".json") == 0);
   if (is_path) {
     if (!fs::exists(name_or_path)) DSB_THROW("suite file " + name_or_path + ": no such file");
+    if (fs::is_directory(name_or_path)) DSB_THROW("suite file " + name_or_path + ": is a folder, not a suite file");
     return name_or_path;
   }
   std::string searched;
@@ -74,8 +75,12 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
         static const std::set<std::string> known{"warmup", "min_reps", "max_reps", "budget_s", "noise"};
         if (!known.count(it.key()))
           DSB_THROW(path + ": field \"defaults.timing." + it.key() + "\": unknown (warmup, min_reps, max_reps, budget_s, noise)");
-        if (!it.value().is_number() || it.value().get<double>() < 0)
-          DSB_THROW(path + ": field \"defaults.timing." + it.key() + "\": not a non-negative number");
+        const bool integral = it.key() != "budget_s" && it.key() != "noise";
+        const double lo = it.key() == "max_reps" ? 1 : 0;
+        const nlohmann::json& v = it.value();
+        if (!v.is_number() || (integral && !v.is_number_integer()) || v.get<double>() < lo)
+          DSB_THROW(path + ": field \"defaults.timing." + it.key() + "\": " + v.dump() + " is not " +
+                    (integral ? "an integer" : "a number") + " >= " + std::to_string(static_cast<int>(lo)));
       }
       s.timing_defaults = t;
     }
@@ -93,7 +98,10 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
       fail("expected an object");
     } else {
       if (c.contains("id") && c.at("id").is_string()) cs.id = c.at("id").get<std::string>();
-      if (cs.id.empty()) { cs.id = "case" + std::to_string(i); fail("field \"id\": missing or not a string"); }
+      if (cs.id.empty()) {
+        fail("field \"id\": missing or not a string");
+        cs.id = "case" + std::to_string(i);  // a placeholder so the error row has an id
+      }
       if (!ids.insert(cs.id).second) fail("field \"id\": duplicate id");
       if (!c.contains("op") || !c.at("op").is_string()) {
         fail("field \"op\": missing or not a string");

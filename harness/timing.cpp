@@ -77,6 +77,7 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
     total_ms += ms;
     const int n = static_cast<int>(out->raw_ms.size());
     if (n >= cfg.max_reps) { out->stop_reason = "max repetitions"; break; }
+    if (cfg.interrupt && cfg.interrupt->load()) { out->stop_reason = "interrupted"; break; }
     if (n >= cfg.min_reps && relative_standard_error(out->raw_ms) <= cfg.noise) { out->stop_reason = "noise target"; break; }
     // The budget also ends sampling before min_reps: one run of a huge case may exceed it alone.
     if (total_ms >= cfg.budget_s * 1e3 && n >= std::min(cfg.min_reps, 2)) { out->stop_reason = "time budget"; break; }

@@ -3,6 +3,7 @@
 // outside the timed region. Events bracket only the launch (docs/timing.md).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ struct TimingConfig {
   double budget_s = 1.0;     // stop sampling once this much measured time has accumulated
   double noise = 0.005;      // stop once stdev/(mean*sqrt(n)) is below this (and min_reps reached)
   bool flush_cache = true;   // cold cache: flush before every repetition (not timed)
+  const std::atomic<bool>* interrupt = nullptr;  // set (by a signal) to stop sampling early
 };
 
 struct TimingStats {
@@ -28,7 +30,7 @@ struct TimingStats {
   double median_ms = 0, p10_ms = 0, p90_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0, stdev_ms = 0;
   double rel_spread = 0;     // (p90 - p10) / median
   double noise = 0;          // stdev / (mean * sqrt(n)) at the stop
-  std::string stop_reason;   // "noise target", "time budget", "max repetitions"
+  std::string stop_reason;   // "noise target", "time budget", "max repetitions", "interrupted"
   std::vector<double> raw_ms;  // every sample, in order (bounded by max_reps)
 };
 

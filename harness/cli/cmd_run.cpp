@@ -40,6 +40,7 @@ std::string joined_command_line() {
 uint64_t parse_seed(const std::string& s) {
   if (s == "random") return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
   try {
+    if (s.empty() || s[0] == '-' || s[0] == '+') throw std::invalid_argument(s);
     size_t used = 0;
     const uint64_t v = std::stoull(s, &used, 0);
     if (used == s.size()) return v;
@@ -49,6 +50,32 @@ uint64_t parse_seed(const std::string& s) {
 }
 
 void on_interrupt(int) { request_stop(); }
+
+// A selection that would run nothing is a usage error: a CI job must not pass while testing nothing.
+void check_selection(const Suite& suite, Backend& backend, const RunOptions& o) {
+  bool any_case = false, any_kernel = false, any_pair = false;
+  for (const Kernel* k : backend.kernels()) any_kernel = any_kernel || glob_match(o.kernel_glob, k->id());
+  for (const CaseSpec& c : suite.cases) {
+    if (!glob_match(o.case_glob, c.id)) continue;
+    any_case = true;
+    const dsb_op op = dsb_op_from_name(c.op.c_str());
+    bool op_has_kernels = false;
+    for (const Kernel* k : backend.kernels()) {
+      if (k->op() != op) continue;
+      op_has_kernels = true;
+      any_pair = any_pair || glob_match(o.kernel_glob, k->id());
+    }
+    // A malformed case, or an op without kernels, still yields a row (error / not_supported).
+    any_pair = any_pair || ((!c.error.empty() || !op_has_kernels) && o.kernel_glob == "*");
+  }
+  if (!any_case) DSB_THROW("--case \"" + o.case_glob + "\" matches no case of suite " + suite.name);
+  if (!any_kernel)
+    DSB_THROW("--kernel \"" + o.kernel_glob + "\" matches no kernel of backend " + backend.name() +
+              " (dsbench list --kernels)");
+  if (!any_pair)
+    DSB_THROW("--case \"" + o.case_glob + "\" and --kernel \"" + o.kernel_glob +
+              "\" select no case x kernel pair: the matching kernels implement other ops");
+}
 
 // Options given on the command line win over the suite's "defaults.timing".
 void apply_suite_timing(const Suite& suite, RunArgs& a) {
@@ -90,17 +117,17 @@ int run_command(RunArgs& a) {
     ctx.options = a.opts;
     Backend* backend = pick_backend(backends, a.backend);
     ctx.backend_used = backend->name();
-    const Suite suite = load_suite(a.suite);
+    if (backend->device_count() > 0 && a.opts.device_index >= backend->device_count())
+      DSB_THROW("--device " + std::to_string(a.opts.device_index) + ": backend " + backend->name() + " has " +
+                std::to_string(backend->device_count()) + " device(s)");
+    if (!a.opts.dump_dir.empty()) check_writable_folder(a.opts.dump_dir, a.dump.empty() ? "--dump-failures" : "--dump");
+    ctx.suite_path = resolve_suite_path(a.suite);
+    const Suite suite = load_suite(ctx.suite_path);
     apply_suite_timing(suite, a);
     ctx.options = a.opts;
     ctx.suite_name = suite.name;
     ctx.suite_path = suite.path;
-    bool any_case = false, any_kernel = false;
-    for (const CaseSpec& c : suite.cases) any_case = any_case || glob_match(a.opts.case_glob, c.id);
-    for (const Kernel* k : backend->kernels()) any_kernel = any_kernel || glob_match(a.opts.kernel_glob, k->id());
-    if (!any_case) DSB_THROW("--case \"" + a.opts.case_glob + "\" matches no case of suite " + suite.name);
-    if (!any_kernel) DSB_THROW("--kernel \"" + a.opts.kernel_glob + "\" matches no kernel of backend " + backend->name() +
-                               " (dsbench list --kernels)");
+    check_selection(suite, *backend, a.opts);
     std::cout << "dsbench run: suite " << suite.name << " (" << suite.path << "), backend " << backend->name()
               << ", seed " << ctx.seed << " (pass --seed " << ctx.seed << " to reproduce the inputs)\n\n";
     print_table_header(std::cout);
@@ -126,31 +153,33 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--suite", a->suite, "Suite name (finds suites/NAME.json) or path")->capture_default_str();
   cmd->add_option("--backend", a->backend, "Backend name (cpu, cuda, ...) or auto: the first with a device")
       ->capture_default_str();
-  cmd->add_option("--device", a->opts.device_index, "Device index on the backend")->capture_default_str();
+  cmd->add_option("--device", a->opts.device_index, "Device index on the backend")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--kernel", a->opts.kernel_glob, "Glob over kernel ids, e.g. 'cpu.*.optimized'")->capture_default_str();
   cmd->add_option("--case", a->opts.case_glob, "Glob over case ids, e.g. 'gemm_fp8_blockscaled/*'")->capture_default_str();
   cmd->add_option("--out", a->out, "Scorecard path (default dsbench-results/<suite>.json)");
   cmd->add_option("--dump", a->dump, "Write every case x kernel (inputs, outputs, reference) to this folder");
   cmd->add_option("--dump-failures", a->dump_failures, "Write only incorrect or errored cases to this folder");
   cmd->add_option("--seed", a->seed, "Base seed for the inputs, or 'random' (printed, recorded)")->capture_default_str();
-  cmd->add_option("--warmup", a->opts.timing.warmup, "Untimed runs before sampling")->capture_default_str();
-  cmd->add_option("--reps", a->opts.timing.min_reps, "Minimum timed repetitions")->capture_default_str();
-  cmd->add_option("--max-reps", a->opts.timing.max_reps, "Maximum timed repetitions")->capture_default_str();
-  cmd->add_option("--budget", a->opts.timing.budget_s, "Seconds of measured time per case x kernel")->capture_default_str();
+  cmd->add_option("--warmup", a->opts.timing.warmup, "Untimed runs before sampling")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--reps", a->opts.timing.min_reps, "Minimum timed repetitions")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--max-reps", a->opts.timing.max_reps, "Maximum timed repetitions")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--budget", a->opts.timing.budget_s, "Seconds of measured time per case x kernel")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--noise", a->opts.timing.noise, "Stop once the relative standard error is below this")
-      ->capture_default_str();
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--warm-cache", a->no_flush, "Do not flush caches between repetitions");
   cmd->add_flag("--verify-only", a->opts.verify_only, "Check outputs, do not time");
   cmd->add_flag("--perf-only", a->opts.perf_only, "Time, do not check (rows are not_verified)");
   cmd->add_flag("--verify-full", a->opts.verify.force_full, "Check every element even when a sample would do");
   cmd->add_option("--full-max-macs", a->opts.verify.full_max_macs,
-                  "Reference multiply-adds up to which the check is full; above it, sampled")->capture_default_str();
+                  "Reference multiply-adds up to which the check is full; above it, sampled")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--sample-rows", a->opts.verify.sample_rows, "Random rows checked whole when sampling")
-      ->capture_default_str();
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--sample-cols", a->opts.verify.sample_cols, "Random columns checked whole when sampling")
-      ->capture_default_str();
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--max-reference-gflop", a->opts.max_reference_gflop,
-                  "Skip the FP64 reference kernel on cases above this many GFLOP")->capture_default_str();
+                  "Skip the FP64 reference kernel on cases above this many GFLOP")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->callback([a, cmd, exit_code] {
     for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise"})
       if (cmd->count(flag) > 0) a->given.insert(flag);

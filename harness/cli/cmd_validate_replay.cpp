@@ -50,7 +50,11 @@ int replay_command(const std::string& dir, std::string kernel_id, std::string ou
   }
   const auto tol = merge_tolerances(driver->default_tolerances(), d.meta.value("tolerance", nlohmann::json()));
   const TensorMap inputs = read_inputs(dir, *problem);
-  problem->validate(inputs);
+  try {
+    problem->validate(inputs);
+  } catch (const Error& e) {
+    DSB_THROW(dir + ": " + e.what());
+  }
   if (kernel_id.empty()) kernel_id = d.kernel;
   const auto backends = make_backends();
   Backend* backend = backend_of_kernel(backends, kernel_id);

@@ -3,6 +3,7 @@
 // portable set that is exact to the same bits (both compute fl32(decode(q) * scale)).
 #include "kernels/cpu/gemm_fp8_cpu_microkernel.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -76,6 +77,19 @@ void micro_portable(int kc, const float* ap, const float* bp, float* c, int64_t 
       for (int j = 0; j < kNr; ++j) c[r * ldc + j] = acc[r][j];
     }
   }
+}
+
+void dot_portable(int rows, int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
+                  dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd) {
+  const float* tab = decode_table(ab_dtype);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < k; ++i)
+        acc += ap[((i / kKc) * rows + r) * kAStride + i % kKc] *
+               (tab[b[j * ldb + i]] * load_scale(sb, i / DSB_FP8_BLOCK, scale_dtype));
+      d[r * ldd + j] = bf16_from_f32(acc);
+    }
 }
 
 #if defined(__x86_64__)
@@ -302,6 +316,68 @@ DSB_AVX2 void micro_avx2(int kc, const float* ap, const float* bp, float* c, int
   }
 }
 
+// One 128-block of K for the few-row path: kDotCols B rows decoded 8 codes at a time and multiplied
+// into ROWS A rows; accumulators stay in registers across the whole of K.
+template <int ROWS, bool kTwoStep, bool kSpecials>
+DSB_AVX2 __attribute__((always_inline)) inline void dot_block(const float* a0, const float* a1,
+                                                              const uint8_t* const br[kDotCols],
+                                                              const DecodeConsts& dc, __m256 c1, __m256 c2,
+                                                              __m256 acc[2][kDotCols]) {
+  for (int k = 0; k < DSB_FP8_BLOCK; k += 8) {
+    const __m256 x0 = _mm256_loadu_ps(a0 + k);
+    const __m256 x1 = ROWS > 1 ? _mm256_loadu_ps(a1 + k) : x0;
+    for (int j = 0; j < kDotCols; ++j) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(br[j] + k));
+      const __m256 w = decode8<kTwoStep, kSpecials>(q, dc, c1, c2);
+      acc[0][j] = _mm256_fmadd_ps(x0, w, acc[0][j]);
+      if (ROWS > 1) acc[1][j] = _mm256_fmadd_ps(x1, w, acc[1][j]);
+    }
+  }
+}
+
+// Sums each of four 8-lane vectors: {sum x0, sum x1, sum x2, sum x3}.
+DSB_AVX2 inline __m128 hsum4(__m256 x0, __m256 x1, __m256 x2, __m256 x3) {
+  const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(x0, x1), _mm256_hadd_ps(x2, x3));
+  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+template <int ROWS>
+DSB_AVX2 void dot_rows(int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
+                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd) {
+  const DecodeConsts dc = decode_consts(ab_dtype);
+  const uint8_t* br[kDotCols];
+  for (int j = 0; j < kDotCols; ++j) br[j] = b + std::min(j, cols - 1) * ldb;  // extra columns: discarded
+  __m256 acc[2][kDotCols];
+  for (auto& row : acc)
+    for (__m256& v : row) v = _mm256_setzero_ps();
+  for (int64_t kb = 0; kb < k / DSB_FP8_BLOCK; ++kb) {
+    const int64_t k0 = kb * DSB_FP8_BLOCK;
+    const float* a0 = ap + (k0 / kKc) * ROWS * kAStride + k0 % kKc;
+    const uint8_t* blk[kDotCols];
+    __m256i q[kDotCols * 4];
+    for (int j = 0; j < kDotCols; ++j) {
+      blk[j] = br[j] + k0;
+      for (int i = 0; i < 4; ++i) q[4 * j + i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[j] + 32 * i));
+    }
+    float c1f, c2f;
+    const bool fused = block_factors(load_scale(sb, kb, scale_dtype), dc.rebias, &c1f, &c2f);
+    const __m256 c1 = _mm256_set1_ps(c1f), c2 = _mm256_set1_ps(c2f);
+    if (fused && !any_special(q, kDotCols * 4, dc)) dot_block<ROWS, false, false>(a0, a0 + kAStride, blk, dc, c1, c2, acc);
+    else dot_block<ROWS, true, true>(a0, a0 + kAStride, blk, dc, c1, c2, acc);
+  }
+  for (int r = 0; r < ROWS; ++r) {
+    alignas(16) float sums[kDotCols];
+    _mm_store_ps(sums, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+    for (int j = 0; j < cols; ++j) d[r * ldd + j] = bf16_from_f32(sums[j]);
+  }
+}
+
+DSB_AVX2 void dot_avx2(int rows, int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
+                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd) {
+  if (rows == 1) dot_rows<1>(k, ap, b, ldb, sb, ab_dtype, scale_dtype, cols, d, ldd);
+  else dot_rows<2>(k, ap, b, ldb, sb, ab_dtype, scale_dtype, cols, d, ldd);
+}
+
 bool cpu_has_avx2_fma() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -313,7 +389,8 @@ bool cpu_has_avx2_fma() {
 const GemmKernels& gemm_kernels_portable() {
   static const GemmKernels k{"portable", pack_a_portable, pack_b_portable,
                              {nullptr, micro_portable<1>, micro_portable<2>, micro_portable<3>,
-                              micro_portable<4>, micro_portable<5>, micro_portable<6>}};
+                              micro_portable<4>, micro_portable<5>, micro_portable<6>},
+                             dot_portable};
   return k;
 }
 
@@ -328,7 +405,8 @@ const GemmKernels& gemm_kernels() {
 #if defined(__x86_64__)
   static const GemmKernels avx2{"avx2", pack_a_avx2, pack_b_avx2,
                                 {nullptr, micro_avx2<1>, micro_avx2<2>, micro_avx2<3>, micro_avx2<4>,
-                                 micro_avx2<5>, micro_avx2<6>}};
+                                 micro_avx2<5>, micro_avx2<6>},
+                                dot_avx2};
   static const bool use_avx2 = cpu_has_avx2_fma();
   if (use_avx2) return avx2;
 #endif

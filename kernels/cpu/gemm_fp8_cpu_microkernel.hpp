@@ -36,11 +36,21 @@ using PackBFn = void (*)(const uint8_t* b, int64_t ldb, const void* sb, dsb_dtyp
 using MicroFn = void (*)(int kc, const float* ap, const float* bp, float* c, int64_t ldc, int flags,
                          uint16_t* d, int64_t ldd, int nv);
 
+// Few-row path (decode, M <= kDotRows): d[r, j] = BF16(sum over all k of A[r, k] * B[j, k]) for
+// r < rows, j < cols (<= kDotCols), straight from the FP8 codes of B without packing them. ap holds
+// A packed for every K step: row r of step s at ap + (s * rows + r) * kAStride. b: cols rows of k
+// codes, ldb bytes apart, all in one 128-row block of B whose k/128 scales start at sb.
+constexpr int kDotRows = 2;
+constexpr int kDotCols = 4;
+using DotFn = void (*)(int rows, int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
+                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd);
+
 struct GemmKernels {
   const char* name;         // "avx2" or "portable", for benchmarks and tests
   PackAFn pack_a;
   PackBFn pack_b;
   MicroFn micro[kMr + 1];   // indexed by the rows in the panel, 1..kMr
+  DotFn dot;
 };
 
 // The best routines for this CPU, chosen once; portable() is the fallback, kept callable so tests

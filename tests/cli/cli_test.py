@@ -135,7 +135,8 @@ def summary_matches(doc):
     by_op = {}
     for r in rows:
         total[r["disposition"]] += 1
-        by_op.setdefault(r["op"], {d: 0 for d in disp})[r["disposition"]] += 1
+        op = r["op"] or "(no op)"  # a case that names no op is counted under "(no op)"
+        by_op.setdefault(op, {d: 0 for d in disp})[r["disposition"]] += 1
     s = doc["summary"]
     problems = []
     if s["results"] != len(rows):
@@ -299,6 +300,18 @@ def s03_malformed_suite():
     check_rc("s03.cases_not_array.exit_code", r, 2)
     check_contains("s03.cases_not_array.message", r.err, [notsuite, "cases"])
     check_scorecard("s03.cases_not_array", out2, r.rc)
+    # Suite-level timing defaults the scorecard cannot hold (max_reps >= 1, integer warmup).
+    for label, timing, field in [("max_reps_zero", {"max_reps": 0}, "defaults.timing.max_reps"),
+                                 ("warmup_fraction", {"warmup": 1.5}, "defaults.timing.warmup")]:
+        path = os.path.join(d, "timing_%s.json" % label)
+        with open(path, "w") as f:
+            json.dump({"name": "t", "defaults": {"timing": timing},
+                       "cases": [{"id": "a", "op": "gemm_fp8_blockscaled", "params": {"m": 16, "n": 64, "k": 128}}]}, f)
+        out3 = os.path.join(d, "timing_%s_out.json" % label)
+        r = run(["run", "--suite", path, "--kernel", "*.optimized", "--out", out3])
+        check_rc("s03.suite_%s.exit_code" % label, r, 2)
+        check_contains("s03.suite_%s.message" % label, r.err, [path, field])
+        check_scorecard("s03.suite_%s" % label, out3, r.rc)
 
 
 def s04_unknown_suite():
@@ -314,6 +327,11 @@ def s04_unknown_suite():
     r = run(["run", "--suite", missing, "--out", out])
     check_rc("s04.missing_suite_path.exit_code", r, 2)
     check_contains("s04.missing_suite_path.message", r.err, [missing])
+    # A folder given as the suite: say so, rather than "not valid JSON".
+    r = run(["run", "--suite", d, "--out", out])
+    check_rc("s04.suite_is_folder.exit_code", r, 2)
+    C.check("s04.suite_is_folder.message", d in r.err and re.search(r"folder|directory|not a regular file", r.err)
+            is not None, "expected the path and 'folder'/'directory': %r" % r.err.strip())
 
 
 def s05_mixed_suite():
@@ -349,6 +367,8 @@ def s05_mixed_suite():
         ("unknown_param", rows_of("unknown_param"), ['"unknown_param"', "params.kk", "unknown"]),
         ("unknown_case_field", rows_of("unknown_case_field"), ['"unknown_case_field"', '"flavour"', "unknown"]),
         ("bad_tolerance_key", rows_of("bad_tolerance_key"), ['"bad_tolerance_key"', "tolerance.d.relx", "unknown"]),
+        ("missing_op", rows_of("missing_op"), ["case 12", '"missing_op"', '"op"', "missing"]),
+        ("negative_seed", rows_of("negative_seed"), ["case 13", '"negative_seed"', '"seed"', "non-negative"]),
     ]
     for label, sel, needles in expectations:
         name = "s05.mixed." + label
@@ -358,13 +378,16 @@ def s05_mixed_suite():
         bad = [x["reason"] for x in sel if not all(n in x["reason"] for n in [suite] + needles)]
         C.check(name + ".reason", not bad, "expected %s in reason, got %r" % ([suite] + needles, bad[:1]))
     # One row per kernel of the op (2 on the CPU), or one kernel-less row for an op nobody implements.
-    C.check("s05.mixed.unknown_op_kernel_null",
-            len(rows_of("unknown_op")) == 1 and rows_of("unknown_op")[0]["kernel"] is None,
-            [(x["kernel"]) for x in rows_of("unknown_op")])
+    for label in ["unknown_op", "missing_op"]:
+        C.check("s05.mixed.%s_one_kernel_null_row" % label,
+                len(rows_of(label)) == 1 and rows_of(label)[0]["kernel"] is None,
+                [(x["kernel"]) for x in rows_of(label)])
+    C.check("s05.mixed.summary_no_op_bucket", "(no op)" in doc["summary"]["by_op"]
+            and "" not in doc["summary"]["by_op"], sorted(doc["summary"]["by_op"]))
     n_pass = sum(x["disposition"] == "passed" for x in rows)
     n_err = sum(x["disposition"] == "error" for x in rows)
-    C.check("s05.mixed.row_counts", len(rows) == 23 and n_pass == 2 and n_err == 21,
-            "%d rows, %d passed, %d error (expected 23, 2, 21)" % (len(rows), n_pass, n_err))
+    C.check("s05.mixed.row_counts", len(rows) == 26 and n_pass == 2 and n_err == 24,
+            "%d rows, %d passed, %d error (expected 26, 2, 24)" % (len(rows), n_pass, n_err))
     probs = summary_matches(doc)
     C.check("s05.mixed.summary_counts", not probs, "; ".join(probs))
     C.check("s05.mixed.no_run_errors", doc["errors"] == [], doc["errors"])
@@ -390,6 +413,13 @@ def s06_unknown_backend_kernel_case():
     check_rc("s06.no_case.exit_code", r, 2)
     check_contains("s06.no_case.names_glob", r.err, ['"nothing/matches*"', "--case", "smoke"])
     check_scorecard("s06.no_case", out, r.rc)
+    # Each glob matches something, but no selected kernel implements a selected case's op: nothing
+    # would run, and a 0-result "success" would let a CI job pass while testing nothing.
+    out = os.path.join(d, "e.json")
+    r = run(["run", "--case", SMOKE_CASE, "--kernel", "cpu.gemm_fp8_grouped_masked.*", "--out", out])
+    check_rc("s06.empty_selection.exit_code", r, 2)
+    check_contains("s06.empty_selection.names_globs", r.err, [SMOKE_CASE, "cpu.gemm_fp8_grouped_masked.*"])
+    check_scorecard("s06.empty_selection", out, r.rc)
 
 
 def s07_unwritable_output():
@@ -400,12 +430,23 @@ def s07_unwritable_output():
     targets = [("proc", "/proc/forbidden/x.json"), ("under_file", os.path.join(regular, "x.json"))]
     for label, target in targets:
         # The smoke suite in full would take seconds; refusing before any work takes milliseconds.
-        r = run(["run", "--suite", "smoke", "--out", target, "--budget", "1"])
+        # (a 5 s timeout bounds this test if the check ever moves after the run)
+        r = run(["run", "--suite", "smoke", "--out", target, "--budget", "1"], timeout=5)
         name = "s07.unwritable_%s" % label
         check_rc(name + ".exit_code", r, 2)
         check_contains(name + ".names_path", r.err, [target])
         C.check(name + ".before_running", r.elapsed < 2.0 and "passed" not in r.out,
                 "took %.2fs; stdout %r" % (r.elapsed, r.out[:200]))
+    # An unwritable --dump folder is refused up front too, rather than "dump failed" in each reason.
+    dump = os.path.join(regular, "D")
+    out = os.path.join(d, "dump_unwritable.json")
+    r = run(["run", "--suite", "smoke", "--dump", dump, "--out", out, "--budget", "1"], timeout=5)
+    check_rc("s07.unwritable_dump.exit_code", r, 2)
+    check_contains("s07.unwritable_dump.names_path", r.err, [dump])
+    C.check("s07.unwritable_dump.before_running", r.elapsed < 2.0 and "passed" not in r.out,
+            "took %.2fs; stdout %r" % (r.elapsed, r.out[:200]))
+    if os.path.exists(out):
+        check_scorecard("s07.unwritable_dump", out, r.rc)
     r = run(["run", "--case", SMOKE_CASE, "--verify-only", "--out", d])
     check_rc("s07.out_is_folder.exit_code", r, 2)
     check_contains("s07.out_is_folder.names_path", r.err, [d, "folder"])
@@ -804,6 +845,54 @@ def s15_sigint():
         C.check("s15.sigint.summary_counts", not probs, "; ".join(probs))
 
 
+def s16_option_ranges():
+    """Out-of-range numeric options are usage errors (exit 2, the flag named), never a run whose
+    scorecard then fails the schema."""
+    d = fresh_dir("s16")
+    cases = [("max_reps_zero", "--max-reps=0", "--max-reps"), ("reps_negative", "--reps=-1", "--reps"),
+             ("budget_negative", "--budget=-1", "--budget"), ("noise_negative", "--noise=-1", "--noise"),
+             ("warmup_negative", "--warmup=-1", "--warmup"), ("sample_rows_negative", "--sample-rows=-1", "--sample-rows"),
+             ("sample_cols_negative", "--sample-cols=-1", "--sample-cols"),
+             ("full_max_macs_negative", "--full-max-macs=-1", "--full-max-macs"),
+             ("max_reference_gflop_negative", "--max-reference-gflop=-1", "--max-reference-gflop"),
+             ("device_negative", "--device=-1", "--device"), ("device_absent", "--device=5", "5")]
+    for label, arg, needle in cases:
+        out = os.path.join(d, label + ".json")
+        reps = [] if arg.startswith("--reps") else ["--reps=2"]  # a repeated flag would fail for another reason
+        r = run(["run", "--case", SMOKE_CASE, "--kernel", "*.optimized"] + reps + [arg, "--out", out])
+        name = "s16." + label
+        check_rc(name + ".exit_code", r, 2)
+        check_contains(name + ".message", r.err, [needle])
+        if os.path.exists(out):
+            errs = schema_errors(load_json(out))
+            C.check(name + ".scorecard_valid", not errs, "; ".join(errs[:3]))
+
+
+def s17_sigterm():
+    d = fresh_dir("s17")
+    out = os.path.join(d, "x.json")
+    p = subprocess.Popen([DSBENCH, "run", "--suite", "smoke", "--budget", "0.5", "--noise", "0", "--seed", "4",
+                          "--out", out], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    time.sleep(1.0)
+    C.check("s17.sigterm.still_running_at_signal", p.poll() is None, "exited early with %s" % p.returncode)
+    t0 = time.monotonic()
+    p.terminate()
+    try:
+        p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        C.check("s17.sigterm.exits", False, "still running 30 s after SIGTERM")
+        return
+    C.check("s17.sigterm.prompt", time.monotonic() - t0 < 2 * 0.5 + 4, "took %.1fs" % (time.monotonic() - t0))
+    C.check("s17.sigterm.exit_code", p.returncode == 2, "exit %s" % p.returncode)
+    doc = check_scorecard("s17.sigterm", out, p.returncode)
+    if doc:
+        C.check("s17.sigterm.interrupted_error", any("interrupted" in e for e in doc["errors"]), doc["errors"])
+        C.check("s17.sigterm.partial_rows", 1 <= len(doc["results"]) < 22, "%d rows" % len(doc["results"]))
+
+
 # ------------------------------------------------------------------------------------------------
 
 def main():
@@ -831,7 +920,8 @@ def main():
             for scenario in [s01_happy_path, s02_verify_only_perf_only, s03_malformed_suite, s04_unknown_suite,
                              s05_mixed_suite, s06_unknown_backend_kernel_case, s07_unwritable_output,
                              s08_bad_flag_combinations, s09_seeds, s10_dump_replay, s11_validate,
-                             s12_dump_failures_all_pass, s13_list_info_help, s14_default_out_other_cwd, s15_sigint]:
+                             s12_dump_failures_all_pass, s13_list_info_help, s14_default_out_other_cwd, s15_sigint,
+                             s16_option_ranges, s17_sigterm]:
                 try:
                     scenario()
                 except Exception:  # noqa: BLE001 - a crash in the test is a failure of that scenario
