@@ -88,6 +88,7 @@ nlohmann::json write_reference(const std::string& dir, const Problem& problem, c
 
 std::string dump_case(const std::string& dir, const CaseSpec& c, uint64_t seed, const Kernel& kernel,
                       const Problem& problem, const std::map<std::string, Tolerance>& tolerances,
+                      const VerifyPolicy& policy,
                       const TensorMap& inputs, const TensorMap* outputs, const std::vector<OutputCheck>* checks) {
   const fs::path folder = fs::path(dir) / folder_name(c.id, kernel.id());
   std::error_code ec;
@@ -96,6 +97,8 @@ std::string dump_case(const std::string& dir, const CaseSpec& c, uint64_t seed, 
   nlohmann::json meta = {
       {"format", "dsbench-dump/1"}, {"case_id", c.id}, {"op", c.op}, {"params", c.params},
       {"seed", seed}, {"kernel", kernel.id()}, {"tolerance", tolerance_json(tolerances)},
+      {"verification", {{"full_max_macs", policy.full_max_macs}, {"sample_rows", policy.sample_rows},
+                        {"sample_cols", policy.sample_cols}, {"force_full", policy.force_full}}},
       {"dsbench", {{"version", build_id().version}, {"git_commit", build_id().git_commit}}}};
   nlohmann::json tensors = write_tensors(folder.string(), inputs, "input");
   if (outputs) tensors.update(write_tensors(folder.string(), *outputs, "output"));

@@ -15,11 +15,12 @@
 
 namespace dsbench {
 
-// Writes DIR/<case id, '/' -> '__'>__<kernel>/ and returns that folder. outputs/checks may be null
+// Writes DIR/<case id>__<kernel>/ ('/', ' ', '\\' and ':' become '_') and returns that folder. outputs/checks may be null
 // (the kernel did not run / was not verified). The reference output `<name>_ref` holds the
 // reference value at every checked position and the poison pattern (NaN) elsewhere.
 std::string dump_case(const std::string& dir, const CaseSpec& c, uint64_t seed, const Kernel& kernel,
                       const Problem& problem, const std::map<std::string, Tolerance>& tolerances,
+                      const VerifyPolicy& policy,
                       const TensorMap& inputs, const TensorMap* outputs, const std::vector<OutputCheck>* checks);
 
 // Writes tensors as .npy files named <name><suffix>.npy into dir; returns their table for case.json.

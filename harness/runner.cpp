@@ -233,7 +233,7 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
       tol = merge_tolerances(driver->default_tolerances(), c.tolerance);
       for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
       problem->generate(seed, inputs);
-      if (!opts.perf_only) checks = problem->reference(inputs, opts.verify, mix64(seed + 1));
+      if (!opts.perf_only) checks = problem->reference(inputs, opts.verify, sample_seed(seed));
     } catch (const std::bad_alloc&) {
       each_kernel("error", suite.path + ": case \"" + c.id + "\": host out of memory preparing inputs");
       continue;
@@ -254,7 +254,7 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
       if (!opts.dump_dir.empty() && (!opts.dump_failures_only || failed) && r.disposition != "not_supported" &&
           r.disposition != "skipped") {
         try {
-          r.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, inputs,
+          r.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, opts.verify, inputs,
                                   ex.outputs.empty() ? nullptr : &ex.outputs, opts.perf_only ? nullptr : &checks);
         } catch (const std::exception& e) {
           r.reason += (r.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();

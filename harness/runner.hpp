@@ -15,6 +15,7 @@
 #include "dsbench/kernel.hpp"
 #include "harness/metrics.hpp"
 #include "harness/problem.hpp"
+#include "harness/rng.hpp"
 #include "harness/suite.hpp"
 #include "harness/timing.hpp"
 
@@ -67,6 +68,8 @@ std::map<std::string, Tolerance> merge_tolerances(std::map<std::string, Toleranc
 
 // The seed of a case: its own, or one derived from the run's seed and the case id.
 uint64_t case_seed(const CaseSpec& c, uint64_t run_seed);
+// The seed that picks sampled check positions for a case seed (shared by run and replay).
+inline uint64_t sample_seed(uint64_t case_seed) { return mix64(case_seed + 1); }
 
 // Asks run_suite to stop before the next case (signal-safe); the rows so far are kept.
 void request_stop();

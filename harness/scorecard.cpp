@@ -58,7 +58,8 @@ nlohmann::json timing_json(const TimingStats& t) {
   return {{"method", t.method}, {"cache", t.cache}, {"warmup", t.warmup}, {"samples", t.samples},
           {"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms}, {"min_ms", t.min_ms},
           {"max_ms", t.max_ms}, {"mean_ms", t.mean_ms}, {"stdev_ms", t.stdev_ms}, {"rel_spread", t.rel_spread},
-          {"noise", t.noise}, {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
+          {"noise", t.samples > 1 ? nlohmann::json(t.noise) : nlohmann::json()},  // undefined from one sample
+          {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
 }
 
 }  // namespace

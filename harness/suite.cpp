@@ -59,6 +59,11 @@ std::vector<std::string> list_suites() {
 Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
   if (!doc.is_object()) DSB_THROW(path + ": a suite must be a JSON object");
   if (!doc.contains("cases") || !doc.at("cases").is_array()) DSB_THROW(path + ": missing \"cases\" array");
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    static const std::set<std::string> known{"name", "description", "defaults", "cases", "generated_from", "note"};
+    if (!known.count(it.key()))
+      DSB_THROW(path + ": field \"" + it.key() + "\": unknown (name, description, defaults, cases, generated_from, note)");
+  }
   Suite s;
   s.path = path;
   s.name = doc.value("name", fs::path(path).stem().string());

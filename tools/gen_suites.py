@@ -71,12 +71,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare instead of writing")
     args = ap.parse_args()
-    stale = 0
+    stale = checked = 0
     for cfg_path in sorted((ROOT / "configs").glob("*.json")):
         cfg = json.loads(cfg_path.read_text())
         text = json.dumps(model_suite(cfg), indent=2) + "\n"
         out = ROOT / "suites" / f"{cfg['name']}.json"
         if args.check:
+            checked += 1
             ok = out.exists() and out.read_text() == text
             stale += not ok
             print(f"{out.relative_to(ROOT)}: {'up to date' if ok else 'STALE: run python3 tools/gen_suites.py'}")
@@ -84,7 +85,7 @@ def main():
             out.write_text(text)
             print(f"wrote {out.relative_to(ROOT)} ({len(json.loads(text)['cases'])} cases)")
     if args.check:
-        print(f"{1 - stale if stale <= 1 else 0} passed, {stale} failed")
+        print(f"{checked - stale} passed, {stale} failed")
     return 1 if stale else 0
 
 

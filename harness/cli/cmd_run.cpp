@@ -97,7 +97,11 @@ int run_command(RunArgs& a) {
   ctx.options = a.opts;
   const auto backends = make_backends();
   for (const auto& b : backends) ctx.backends.push_back(b.get());
-  if (a.out.empty()) a.out = "dsbench-results/" + a.suite.substr(a.suite.find_last_of('/') + 1) + ".json";
+  if (a.out.empty()) {
+    std::string stem = a.suite.substr(a.suite.find_last_of('/') + 1);
+    if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".json") == 0) stem.resize(stem.size() - 5);
+    a.out = "dsbench-results/" + stem + ".json";
+  }
   check_writable(a.out);  // before any work: an unwritable path must not cost a run
 
   std::vector<ResultRow> rows;

@@ -37,8 +37,14 @@ std::string default_schema_path() {
   DSB_THROW("cannot find results_schema/scorecard.schema.json; pass --schema");
 }
 
-int replay_command(const std::string& dir, std::string kernel_id, std::string out_dir, const VerifyPolicy& policy) {
+int replay_command(const std::string& dir, std::string kernel_id, std::string out_dir, VerifyPolicy policy) {
   const DumpedCase d = read_case_json(dir);
+  if (d.meta.contains("verification") && !policy.force_full) {
+    const nlohmann::json& v = d.meta.at("verification");  // the run's policy: the same positions are checked
+    policy.full_max_macs = v.value("full_max_macs", policy.full_max_macs);
+    policy.sample_rows = v.value("sample_rows", policy.sample_rows);
+    policy.sample_cols = v.value("sample_cols", policy.sample_cols);
+  }
   const dsb_op op = dsb_op_from_name(d.op.c_str());
   const OpDriver* driver = find_driver(op);
   if (driver == nullptr) DSB_THROW(dir + "/case.json: field \"op\": \"" + d.op + "\" has no driver in this build");
@@ -67,7 +73,7 @@ int replay_command(const std::string& dir, std::string kernel_id, std::string ou
   if (device == nullptr) DSB_THROW("backend " + backend->name() + " has no device: " + backend->unavailable_reason());
 
   std::cout << "replay " << dir << ": case " << d.case_id << ", kernel " << kernel_id << " on " << device->name() << "\n";
-  const std::vector<OutputCheck> checks = problem->reference(inputs, policy, d.seed + 1);
+  const std::vector<OutputCheck> checks = problem->reference(inputs, policy, sample_seed(d.seed));
   RunOptions opts;
   opts.verify_only = true;
   Execution ex = execute(*kernel, *device, *problem, inputs, &checks, tol, opts);

@@ -26,10 +26,13 @@ void read_common(ParamReader& r, GemmFp8Shape& s) {
 }
 
 const std::map<std::string, Tolerance> kGemmTolerance = {
-    // rel: the kernel may round to the neighbouring BF16 value (2^-7 apart at worst); abs_rms: FP32
-    // accumulation error of near-cancelled elements; cos_diff: catches narrow (~14-bit) accumulation
-    // and misapplied scales, which cost 1e-4 and more. docs/accuracy.md derives each.
-    {"d", Tolerance{0.0, 1e-4, 2.01 / 256, 1e-5}},
+    // rel: the kernel may round to the neighbouring BF16 value (2^-7 apart at worst). abs_rms: the
+    // accumulation error of near-cancelled elements, in units of the output RMS; 5e-4 accepts FP32
+    // accumulation and tensor-core partial sums promoted to FP32 every 128 K (max error ~2e-4 RMS in
+    // docs/examples/accumulation_model.py) while never-promoted ~14-bit accumulation fails 10-75% of
+    // elements. cos_diff (~half the squared relative error) catches misapplied scales (~0.5) and
+    // narrow accumulation at long K. docs/accuracy.md derives each.
+    {"d", Tolerance{0.0, 5e-4, 2.01 / 256, 1e-5}},
 };
 const char* kCommonHelp = "n, k (k % 128 == 0), ab_dtype (e4m3fn|e5m2|e4m3fnuz|e5m2fnuz, default e4m3fn), "
                           "scale_dtype (f32|ue8m0, default f32)";

@@ -53,7 +53,8 @@ typedef struct dsb_gemm_fp8_blockscaled_params {
 } dsb_gemm_fp8_blockscaled_params;
 
 /* MoE prefill: rows of a belong to groups (experts) through m_indices; each group's rows are padded
- * to a multiple of 128 with rows whose index is -1. Padding rows of d are not written by contract
+ * (to a multiple of 128 in DeepGEMM's layout; suites may choose another alignment) with rows whose
+ * index is -1. Padding rows of d are not written by contract
  * and never checked. */
 typedef struct dsb_gemm_fp8_grouped_contiguous_params {
   int64_t m;             /* total rows of a and d, padding included */

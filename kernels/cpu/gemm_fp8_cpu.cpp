@@ -193,7 +193,7 @@ int64_t tile_rows(int64_t m, int64_t limit) {
 // The tile grid: the largest tiles that still give every thread kTilesPerThread of them. Columns
 // shrink first (down to kTnMid), then rows, then columns again: M = 1 decode needs the split on N.
 struct Grid {
-  int64_t tm_max, tn, col_tiles;
+  int64_t tm_max, tn;
 };
 
 Grid plan_grid(const Problem& p, int threads) {
@@ -203,8 +203,6 @@ Grid plan_grid(const Problem& p, int threads) {
     return tiles * ceil_div(p.n, tn);
   };
   int64_t tm = kTmMax, tn = kTnMax;
-  if (getenv("DSB_TM")) tm = atoi(getenv("DSB_TM"));  // TUNING-ONLY
-  if (getenv("DSB_TN")) tn = atoi(getenv("DSB_TN"));  // TUNING-ONLY
   while (count(tm, tn) < kTilesPerThread * threads) {
     if (tn > kTnMid) tn /= 2;
     else if (tm > kTmMin) tm /= 2;
@@ -214,7 +212,7 @@ Grid plan_grid(const Problem& p, int threads) {
   // Even column tiles, multiples of 16 wide.
   const int64_t cols = ceil_div(p.n, tn);
   tn = ceil_div(ceil_div(p.n, cols), kNr) * kNr;
-  return {tm, tn, ceil_div(p.n, tn)};
+  return {tm, tn};
 }
 
 dsb_status run(const Problem& p) {

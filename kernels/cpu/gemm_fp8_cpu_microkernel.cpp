@@ -358,6 +358,11 @@ DSB_AVX2 void dot_rows(int64_t k, const float* ap, const uint8_t* b, int64_t ldb
     for (int j = 0; j < kDotCols; ++j) {
       blk[j] = br[j] + k0;
       for (int i = 0; i < 4; ++i) q[4 * j + i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[j] + 32 * i));
+      // The next call reads the next kDotCols rows: short rows (k = 1536) are too brief a stream
+      // for the hardware prefetcher, so fetch them one call ahead (prefetches never fault).
+      const char* next = reinterpret_cast<const char*>(blk[j] + kDotCols * ldb);
+      _mm_prefetch(next, _MM_HINT_T0);
+      _mm_prefetch(next + 64, _MM_HINT_T0);
     }
     float c1f, c2f;
     const bool fused = block_factors(load_scale(sb, kb, scale_dtype), dc.rebias, &c1f, &c2f);

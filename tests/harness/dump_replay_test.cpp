@@ -46,7 +46,7 @@ TEST(DumpReplay, RoundTripsInputsBitForBitAndKeepsTheReference) {
   const auto tol = find_driver(DSB_OP_GEMM_FP8_GROUPED_CONTIGUOUS)->default_tolerances();
   Execution ex = execute(*f.kernel, *f.backend->device(0), *f.problem, f.inputs, &f.checks, tol, opts);
   ASSERT_EQ(ex.row.disposition, "passed") << ex.row.reason;
-  const std::string folder = dump_case(f.dir.string(), f.spec, 77, *f.kernel, *f.problem, tol, f.inputs, &ex.outputs, &f.checks);
+  const std::string folder = dump_case(f.dir.string(), f.spec, 77, *f.kernel, *f.problem, tol, VerifyPolicy{}, f.inputs, &ex.outputs, &f.checks);
   EXPECT_EQ(fs::path(folder).filename(), "gemm_fp8_grouped_contiguous_t__cpu.gemm_fp8_grouped_contiguous.optimized");
 
   const DumpedCase d = read_case_json(folder);

@@ -17,6 +17,10 @@
 #include "reference/gemm_fp8_reference.hpp"
 #include "reference/quantize.hpp"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace dsbench::cpu {
 namespace {
 
@@ -119,7 +123,33 @@ TEST(CpuGemmFp8Optimized, DenseMatchesReferenceOnLongK) {
   check_dense({1, 257, 7168}, 101);
   check_dense({3, 100, 7168}, 102);
   check_dense({2, 64, 18432}, 103);
-  check_dense({200, 300, 512}, 104);  // several row and column tiles, FP32 carried between K steps
+  check_dense({200, 300, 512}, 104);   // several row and column tiles
+  check_dense({129, 257, 1024}, 105);  // blocked (non-resident A) path, FP32 carried across K steps
+}
+
+// One thread makes the planner keep its largest tiles: 200-row tiles hold two A blocks (192 + 8),
+// and K = 768 is too long to keep A resident, so this covers the blocked path end to end.
+TEST(CpuGemmFp8Optimized, MaskedWithLargeTilesOnOneThread) {
+#if defined(_OPENMP)
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
+  const int32_t groups = 8;
+  const int64_t m_max = 200, n = 64, k = 768;
+  const std::vector<int32_t> masked(groups, 200);
+  const Operands a = make_operand(groups, m_max, k, false, DSB_DTYPE_E4M3FN, DSB_DTYPE_UE8M0, 600);
+  const Operands b = make_operand(groups, n, k, true, DSB_DTYPE_E4M3FN, DSB_DTYPE_UE8M0, 601);
+  std::vector<uint16_t> d(groups * m_max * n, kSentinel), r(d);
+  dsb_gemm_fp8_grouped_masked_params p{groups, m_max, n, k, 0, DSB_DTYPE_E4M3FN, DSB_DTYPE_UE8M0, a.q.data(),
+                                       a.scales.data(), b.q.data(), b.scales.data(), masked.data(), d.data()};
+  const dsb_status st = gemm_fp8_grouped_masked_optimized(p);
+#if defined(_OPENMP)
+  omp_set_num_threads(saved);
+#endif
+  ASSERT_EQ(st, DSB_STATUS_OK);
+  p.d = r.data();
+  ref::gemm_fp8_grouped_masked(p);
+  expect_matches(d, r, n, std::vector<bool>(groups * m_max, true), "masked, large tiles");
 }
 
 TEST(CpuGemmFp8Optimized, DenseMatchesReferenceForEveryFp8VariantAndUe8m0) {
@@ -131,6 +161,8 @@ TEST(CpuGemmFp8Optimized, DenseMatchesReferenceForEveryFp8VariantAndUe8m0) {
 TEST(CpuGemmFp8Optimized, PortableFallbackMatchesReference) {
   gemm_detail::force_gemm_kernels(&gemm_detail::gemm_kernels_portable());
   check_dense({13, 100, 384}, 300);
+  check_dense({1, 100, 384}, 302);  // the few-row (dot) path
+  check_dense({2, 33, 256, DSB_DTYPE_E4M3FNUZ, DSB_DTYPE_F32}, 303);
   check_dense({7, 33, 256, DSB_DTYPE_E5M2, DSB_DTYPE_UE8M0}, 301);
   gemm_detail::force_gemm_kernels(nullptr);
 }
