@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Error model behind the GEMM tolerances (docs/accuracy.md): replays a dumped dense FP8 GEMM case
-with simulated accumulators and applies dsbench's test (rel 2.01/256 or abs 1e-4 x RMS; cos_diff).
+with simulated accumulators and applies dsbench's test (rel 2.01/256 or abs 5e-4 x RMS; cos_diff).
 
   ./build/dsbench run --suite smoke --case 'gemm_fp8_blockscaled/m16_n64_k4096' \
       --kernel '*reference' --verify-only --seed 11 --dump /tmp/dumps --out /tmp/x.json
@@ -29,7 +29,7 @@ bf16 = lambda x: x.astype(np.float32).astype(ml_dtypes.bfloat16).astype(np.float
 
 def report(name, d):
     err = np.abs(d - ref)
-    fails = ~((err <= 1e-4 * rms) | (err / (np.abs(ref) + 1e-6) <= 2.01 / 256))
+    fails = ~((err <= 5e-4 * rms) | (err / (np.abs(ref) + 1e-6) <= 2.01 / 256))
     cos_diff = 1 - 2 * np.sum(d * ref) / np.sum(d * d + ref * ref)
     print(f"{name:44s} cos_diff {cos_diff:8.1e}   element-test failures {fails.sum()}/{fails.size}")
 
