@@ -7,6 +7,7 @@
 
 #include "harness/dump.hpp"
 #include "harness/error.hpp"
+#include "harness/isolation.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/rng.hpp"
 
@@ -176,6 +177,61 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
   return ex;
 }
 
+std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const CaseSpec& c, uint64_t seed, Device& device,
+                                        const std::vector<const Kernel*>& kernels, const RunOptions& opts) {
+  std::vector<ResultRow> rows;
+  auto each_kernel = [&](const std::string& disposition, const std::string& reason) {
+    for (const Kernel* k : kernels) {
+      ResultRow r = base_row(c, seed, device.backend(), device.index());
+      r.kernel = k->id();
+      r.disposition = disposition;
+      r.reason = reason;
+      rows.push_back(std::move(r));
+    }
+    return rows;
+  };
+  const dsb_op op = dsb_op_from_name(c.op.c_str());
+  const OpDriver* driver = find_driver(op);
+  if (driver == nullptr) return each_kernel("error", "op " + c.op + " has kernels but no harness driver");
+  std::unique_ptr<Problem> problem;
+  std::map<std::string, Tolerance> tol;
+  TensorMap inputs;
+  std::vector<OutputCheck> checks;
+  try {
+    problem = driver->make(c.params);
+    tol = merge_tolerances(driver->default_tolerances(), c.tolerance);
+    for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
+    problem->generate(seed, inputs);
+    if (!opts.perf_only) checks = problem->reference(inputs, opts.verify, sample_seed(seed));
+  } catch (const std::bad_alloc&) {
+    return each_kernel("error", suite_path + ": case \"" + c.id + "\": host out of memory preparing inputs");
+  } catch (const std::exception& e) {
+    return each_kernel("error", suite_path + ": case \"" + c.id + "\": " + e.what());
+  }
+  for (const Kernel* k : kernels) {
+    if (stop_requested()) break;
+    Execution ex = execute(*k, device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, opts);
+    ResultRow& r = ex.row;
+    const ResultRow base = base_row(c, seed, device.backend(), device.index());
+    r.case_id = base.case_id;
+    r.op = base.op;
+    r.params = base.params;
+    r.seed = seed;
+    const bool failed = r.disposition == "incorrect" || r.disposition == "error";
+    if (!opts.dump_dir.empty() && (!opts.dump_failures_only || failed) && r.disposition != "not_supported" &&
+        r.disposition != "skipped") {
+      try {
+        r.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, opts.verify, inputs,
+                                ex.outputs.empty() ? nullptr : &ex.outputs, opts.perf_only ? nullptr : &checks);
+      } catch (const std::exception& e) {
+        r.reason += (r.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();
+      }
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
 std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const RunOptions& opts,
                                  const RowCallback& on_row) {
   std::vector<ResultRow> rows;
@@ -221,47 +277,15 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
                                        (why.empty() ? "" : ": " + why));
       continue;
     }
-    const OpDriver* driver = find_driver(op);
-    if (driver == nullptr) { each_kernel("error", "op " + c.op + " has kernels but no harness driver"); continue; }
-
-    std::unique_ptr<Problem> problem;
-    std::map<std::string, Tolerance> tol;
-    TensorMap inputs;
-    std::vector<OutputCheck> checks;
-    try {
-      problem = driver->make(c.params);
-      tol = merge_tolerances(driver->default_tolerances(), c.tolerance);
-      for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
-      problem->generate(seed, inputs);
-      if (!opts.perf_only) checks = problem->reference(inputs, opts.verify, sample_seed(seed));
-    } catch (const std::bad_alloc&) {
-      each_kernel("error", suite.path + ": case \"" + c.id + "\": host out of memory preparing inputs");
-      continue;
-    } catch (const std::exception& e) {
-      each_kernel("error", suite.path + ": case \"" + c.id + "\": " + e.what());
-      continue;
-    }
-    for (const Kernel* k : kernels) {
-      if (stop_requested()) break;
-      Execution ex = execute(*k, *device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, opts);
-      ResultRow& r = ex.row;
-      const ResultRow base = base_row(c, seed, backend.name(), device->index());
-      r.case_id = base.case_id;
-      r.op = base.op;
-      r.params = base.params;
-      r.seed = seed;
-      const bool failed = r.disposition == "incorrect" || r.disposition == "error";
-      if (!opts.dump_dir.empty() && (!opts.dump_failures_only || failed) && r.disposition != "not_supported" &&
-          r.disposition != "skipped") {
-        try {
-          r.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, opts.verify, inputs,
-                                  ex.outputs.empty() ? nullptr : &ex.outputs, opts.perf_only ? nullptr : &checks);
-        } catch (const std::exception& e) {
-          r.reason += (r.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();
-        }
+    if (opts.isolate) {
+      // Each kernel in a fresh worker process: a crash or hang in it costs only its own row.
+      for (const Kernel* k : kernels) {
+        if (stop_requested()) break;
+        emit(run_isolated(suite.path, c, seed, backend.name(), *k, opts));
       }
-      emit(std::move(r));
+      continue;
     }
+    for (ResultRow& r : run_case_kernels(suite.path, c, seed, *device, kernels, opts)) emit(std::move(r));
   }
   return rows;
 }

@@ -33,6 +33,9 @@ struct RunOptions {
   bool dump_failures_only = false;
   uint64_t seed = 0;              // the run's base seed; case seeds derive from it and the case id
   double max_reference_gflop = 50.0;  // the FP64 reference kernel is skipped above this much work
+  bool isolate = false;           // each case x kernel in a worker process (crashes and hangs contained)
+  double case_timeout_s = 600.0;  // isolated only: a worker that takes longer is killed
+  std::vector<std::string> plugin_paths;  // isolated only: what the worker loads to find the kernel
 };
 
 struct ResultRow {
@@ -74,6 +77,11 @@ inline uint64_t sample_seed(uint64_t case_seed) { return mix64(case_seed + 1); }
 // Asks run_suite to stop before the next case (signal-safe); the rows so far are kept.
 void request_stop();
 bool stop_requested();
+
+// One case on one device for the given kernels (all of the case's op), in this process: build the
+// problem, generate inputs, compute the reference once, execute each kernel, dump as asked.
+std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const CaseSpec& c, uint64_t seed, Device& device,
+                                        const std::vector<const Kernel*>& kernels, const RunOptions& opts);
 
 using RowCallback = std::function<void(const ResultRow&)>;
 

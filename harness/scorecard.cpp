@@ -62,7 +62,69 @@ nlohmann::json timing_json(const TimingStats& t) {
           {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
 }
 
+double num_from(const nlohmann::json& j) {
+  if (j.is_number()) return j.get<double>();
+  const std::string s = j.get<std::string>();
+  if (s == "nan") return NAN;
+  if (s == "inf") return INFINITY;
+  if (s == "-inf") return -INFINITY;
+  DSB_THROW("not a number: \"" + s + "\"");
+}
+
+OutputAccuracy accuracy_from(const nlohmann::json& j) {
+  OutputAccuracy a;
+  a.output = j.at("output");
+  a.sampled = j.at("verification") == "sampled";
+  a.rule = j.at("rule");
+  a.total = j.at("elements_total");
+  a.checked = j.at("elements_checked");
+  a.mismatches = j.at("mismatches");
+  a.nonfinite_mismatches = j.at("nonfinite_mismatches");
+  a.cos_diff = num_from(j.at("cos_diff"));
+  a.max_abs_err = num_from(j.at("max_abs_err"));
+  a.max_rel_err = num_from(j.at("max_rel_err"));
+  const auto& t = j.at("tolerance");
+  a.tolerance = {t.at("abs"), t.at("abs_rms"), t.at("rel"), t.at("cos_diff")};
+  a.abs_effective = num_from(t.at("abs_effective"));
+  a.worst_coord = j.at("worst").at("index").get<std::vector<int64_t>>();
+  a.worst_expected = num_from(j.at("worst").at("expected"));
+  a.worst_actual = num_from(j.at("worst").at("actual"));
+  a.passed = j.at("passed");
+  return a;
+}
+
+TimingStats timing_from(const nlohmann::json& j) {
+  TimingStats t;
+  t.method = j.at("method");
+  t.cache = j.at("cache");
+  t.warmup = j.at("warmup");
+  t.raw_ms = j.at("raw_ms").get<std::vector<double>>();
+  t.stop_reason = j.at("stop_reason");
+  summarize(&t);
+  return t;
+}
+
 }  // namespace
+
+ResultRow row_from_json(const nlohmann::json& j) {
+  ResultRow r;
+  r.case_id = j.at("case_id");
+  r.op = j.at("op");
+  r.params = j.at("params");
+  r.seed = j.at("seed");
+  r.kernel = j.at("kernel").is_null() ? "" : j.at("kernel").get<std::string>();
+  r.backend = j.at("backend");
+  r.device = j.at("device").is_null() ? -1 : j.at("device").get<int>();
+  r.disposition = j.at("disposition");
+  r.reason = j.at("reason");
+  r.verification = j.at("verification");
+  for (const auto& a : j.at("accuracy")) r.accuracy.push_back(accuracy_from(a));
+  if (!j.at("timing").is_null()) r.timing = timing_from(j.at("timing"));
+  r.flops = j.at("metrics").at("flops");
+  r.bytes = j.at("metrics").at("bytes");
+  if (j.contains("dump")) r.dump_path = j.at("dump");
+  return r;
+}
 
 nlohmann::json properties_json(const Properties& p) {
   nlohmann::json j = nlohmann::json::object();

@@ -27,6 +27,8 @@ struct RunContext {
 
 nlohmann::json properties_json(const Properties& p);
 nlohmann::json row_json(const ResultRow& r);
+// The inverse of row_json (isolated workers send rows this way). Throws on a malformed row.
+ResultRow row_from_json(const nlohmann::json& j);
 nlohmann::json context_json(const RunContext& ctx);
 nlohmann::json summary_json(const std::vector<ResultRow>& rows);
 nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow>& rows);

@@ -8,6 +8,7 @@
 #include "harness/build_id.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/op_registry.hpp"
+#include "harness/plugin_backend.hpp"
 #include "harness/scorecard.hpp"
 #include "harness/suite.hpp"
 
@@ -16,13 +17,15 @@ namespace dsbench::cli {
 void setup_list(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("list", "List ops, kernels, backends and suites (all four without a flag)");
   auto flags = std::make_shared<std::array<bool, 4>>();
+  auto plugins = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--plugin", *plugins, "Also load this vendor plugin (.so); repeatable")->check(CLI::ExistingFile);
   cmd->add_flag("--ops", (*flags)[0], "Ops with their params");
   cmd->add_flag("--kernels", (*flags)[1], "Kernel ids per backend");
   cmd->add_flag("--backends", (*flags)[2], "Backends built and their device counts");
   cmd->add_flag("--suites", (*flags)[3], "Suites found in ./suites and the source tree");
-  cmd->callback([flags, exit_code] {
+  cmd->callback([flags, plugins, exit_code] {
     const bool all = !(*flags)[0] && !(*flags)[1] && !(*flags)[2] && !(*flags)[3];
-    const auto backends = make_backends();
+    const auto backends = make_backends_with_plugins(*plugins);
     if (all || (*flags)[0]) {
       std::cout << "ops:\n";
       for (int i = 1; i < DSB_OP_COUNT; ++i) {
@@ -57,9 +60,11 @@ void setup_list(CLI::App& app, int* exit_code) {
 void setup_info(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("info", "Show the build, library versions, backends and devices");
   auto as_json = std::make_shared<bool>(false);
+  auto plugins = std::make_shared<std::vector<std::string>>();
   cmd->add_flag("--json", *as_json, "Print as JSON (the scorecard's context block)");
-  cmd->callback([as_json, exit_code] {
-    const auto backends = make_backends();
+  cmd->add_option("--plugin", *plugins, "Also load this vendor plugin (.so); repeatable")->check(CLI::ExistingFile);
+  cmd->callback([as_json, plugins, exit_code] {
+    const auto backends = make_backends_with_plugins(*plugins);
     RunContext ctx;
     for (const auto& b : backends) ctx.backends.push_back(b.get());
     nlohmann::json j = context_json(ctx);

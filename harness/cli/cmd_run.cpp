@@ -10,6 +10,8 @@
 #include "harness/backend_registry.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/error.hpp"
+#include "harness/isolation.hpp"
+#include "harness/plugin_backend.hpp"
 #include "harness/report_table.hpp"
 #include "harness/runner.hpp"
 #include "harness/scorecard.hpp"
@@ -26,6 +28,7 @@ struct RunArgs {
   std::string seed = "random";
   RunOptions opts;
   bool no_flush = false;
+  bool isolate = false, no_isolate = false;
   std::set<std::string> given;  // timing flags passed explicitly
 };
 
@@ -95,14 +98,13 @@ int run_command(RunArgs& a) {
   RunContext ctx;
   ctx.command_line = joined_command_line();
   ctx.options = a.opts;
-  const auto backends = make_backends();
-  for (const auto& b : backends) ctx.backends.push_back(b.get());
   if (a.out.empty()) {
     std::string stem = a.suite.substr(a.suite.find_last_of('/') + 1);
     if (stem.size() > 5 && stem.compare(stem.size() - 5, 5, ".json") == 0) stem.resize(stem.size() - 5);
     a.out = "dsbench-results/" + stem + ".json";
   }
   check_writable(a.out);  // before any work: an unwritable path must not cost a run
+  std::vector<std::unique_ptr<Backend>> backends;
 
   std::vector<ResultRow> rows;
   auto finish = [&](int code_if_no_rows) {
@@ -112,15 +114,19 @@ int run_command(RunArgs& a) {
     return rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
   };
   try {
+    backends = make_backends_with_plugins(a.opts.plugin_paths);
+    for (const auto& b : backends) ctx.backends.push_back(b.get());
     ctx.seed = a.opts.seed = parse_seed(a.seed);
     if (!a.dump.empty() && !a.dump_failures.empty()) DSB_THROW("--dump and --dump-failures are exclusive");
     a.opts.dump_dir = a.dump.empty() ? a.dump_failures : a.dump;
     a.opts.dump_failures_only = !a.dump_failures.empty();
     a.opts.timing.flush_cache = !a.no_flush;
     if (a.opts.verify_only && a.opts.perf_only) DSB_THROW("--verify-only and --perf-only are exclusive");
-    ctx.options = a.opts;
     Backend* backend = pick_backend(backends, a.backend);
     ctx.backend_used = backend->name();
+    if (a.isolate && a.no_isolate) DSB_THROW("--isolate and --no-isolate are exclusive");
+    // Vendor code runs isolated unless asked otherwise; built-in backends on request.
+    a.opts.isolate = a.isolate || (is_plugin_backend(*backend) && !a.no_isolate);
     if (backend->device_count() > 0 && a.opts.device_index >= backend->device_count())
       DSB_THROW("--device " + std::to_string(a.opts.device_index) + ": backend " + backend->name() + " has " +
                 std::to_string(backend->device_count()) + " device(s)");
@@ -128,11 +134,12 @@ int run_command(RunArgs& a) {
     ctx.suite_path = resolve_suite_path(a.suite);
     const Suite suite = load_suite(ctx.suite_path);
     apply_suite_timing(suite, a);
-    ctx.options = a.opts;
     ctx.suite_name = suite.name;
     ctx.suite_path = suite.path;
     check_selection(suite, *backend, a.opts);
+    ctx.options = a.opts;
     std::cout << "dsbench run: suite " << suite.name << " (" << suite.path << "), backend " << backend->name()
+              << (a.opts.isolate ? " (isolated: one worker process per case x kernel)" : "")
               << ", seed " << ctx.seed << " (pass --seed " << ctx.seed << " to reproduce the inputs)\n\n";
     print_table_header(std::cout);
     std::signal(SIGINT, on_interrupt);
@@ -157,6 +164,12 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--suite", a->suite, "Suite name (finds suites/NAME.json) or path")->capture_default_str();
   cmd->add_option("--backend", a->backend, "Backend name (cpu, cuda, ...) or auto: the first with a device")
       ->capture_default_str();
+  cmd->add_option("--plugin", a->opts.plugin_paths, "Load a vendor plugin (.so); repeatable. Its backend is named by the plugin")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--isolate", a->isolate, "Run each case x kernel in a worker process (default for plugin backends)");
+  cmd->add_flag("--no-isolate", a->no_isolate, "Run plugin kernels in this process");
+  cmd->add_option("--case-timeout", a->opts.case_timeout_s, "Seconds before an isolated worker is killed")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--device", a->opts.device_index, "Device index on the backend")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--kernel", a->opts.kernel_glob, "Glob over kernel ids, e.g. 'cpu.*.optimized'")->capture_default_str();
   cmd->add_option("--case", a->opts.case_glob, "Glob over case ids, e.g. 'gemm_fp8_blockscaled/*'")->capture_default_str();
@@ -184,6 +197,12 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-reference-gflop", a->opts.max_reference_gflop,
                   "Skip the FP64 reference kernel on cases above this many GFLOP")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  // The isolated worker (harness/isolation.hpp): not for people, hence no help text and no group.
+  auto result_fd = std::make_shared<int>(-1);
+  auto* worker = app.add_subcommand(kWorkerCommand, "")->group("");
+  worker->add_option("--result-fd", *result_fd)->required();
+  worker->callback([result_fd, exit_code] { *exit_code = isolated_worker_main(*result_fd); });
+
   cmd->callback([a, cmd, exit_code] {
     for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise"})
       if (cmd->count(flag) > 0) a->given.insert(flag);

@@ -11,6 +11,7 @@
 #include "harness/error.hpp"
 #include "harness/json_schema.hpp"
 #include "harness/op_registry.hpp"
+#include "harness/plugin_backend.hpp"
 #include "harness/report_table.hpp"
 #include "harness/runner.hpp"
 
@@ -37,7 +38,8 @@ std::string default_schema_path() {
   DSB_THROW("cannot find results_schema/scorecard.schema.json; pass --schema");
 }
 
-int replay_command(const std::string& dir, std::string kernel_id, std::string out_dir, VerifyPolicy policy) {
+int replay_command(const std::string& dir, std::string kernel_id, std::string out_dir, VerifyPolicy policy,
+                   const std::vector<std::string>& plugins) {
   const DumpedCase d = read_case_json(dir);
   if (d.meta.contains("verification") && !policy.force_full) {
     const nlohmann::json& v = d.meta.at("verification");  // the run's policy: the same positions are checked
@@ -62,7 +64,7 @@ int replay_command(const std::string& dir, std::string kernel_id, std::string ou
     DSB_THROW(dir + ": " + e.what());
   }
   if (kernel_id.empty()) kernel_id = d.kernel;
-  const auto backends = make_backends();
+  const auto backends = make_backends_with_plugins(plugins);
   Backend* backend = backend_of_kernel(backends, kernel_id);
   const Kernel* kernel = nullptr;
   for (const Kernel* k : backend->kernels())
@@ -120,11 +122,16 @@ void setup_replay(CLI::App& app, int* exit_code) {
   auto kernel = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto policy = std::make_shared<VerifyPolicy>();
+  auto plugins = std::make_shared<std::vector<std::string>>();
   cmd->add_option("dir", *dir, "Dump folder (holds case.json)")->required();
   cmd->add_option("--kernel", *kernel, "Kernel id to run (default: the kernel in case.json)");
   cmd->add_option("--out", *out, "Folder for the outputs (default DIR/replay)");
   cmd->add_flag("--verify-full", policy->force_full, "Check every element even when a sample would do");
-  cmd->callback([dir, kernel, out, policy, exit_code] { *exit_code = replay_command(*dir, *kernel, *out, *policy); });
+  cmd->add_option("--plugin", *plugins, "Load the vendor plugin that provides the kernel (.so); repeatable")
+      ->check(CLI::ExistingFile);
+  cmd->callback([dir, kernel, out, policy, plugins, exit_code] {
+    *exit_code = replay_command(*dir, *kernel, *out, *policy, *plugins);
+  });
 }
 
 }  // namespace dsbench::cli

@@ -1,0 +1,191 @@
+#include "harness/isolation.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+
+#include "harness/backend_registry.hpp"
+#include "harness/error.hpp"
+#include "harness/plugin_backend.hpp"
+#include "harness/scorecard.hpp"
+
+namespace dsbench {
+namespace {
+
+nlohmann::json options_json(const RunOptions& o) {
+  return {{"device", o.device_index},
+          {"timing", {{"warmup", o.timing.warmup}, {"min_reps", o.timing.min_reps}, {"max_reps", o.timing.max_reps},
+                      {"budget_s", o.timing.budget_s}, {"noise", o.timing.noise}, {"flush_cache", o.timing.flush_cache}}},
+          {"verify", {{"full_max_macs", o.verify.full_max_macs}, {"sample_rows", o.verify.sample_rows},
+                      {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}},
+          {"verify_only", o.verify_only}, {"perf_only", o.perf_only}, {"dump_dir", o.dump_dir},
+          {"dump_failures_only", o.dump_failures_only}, {"max_reference_gflop", o.max_reference_gflop},
+          {"plugins", o.plugin_paths}};
+}
+
+RunOptions options_from(const nlohmann::json& j) {
+  RunOptions o;
+  o.device_index = j.at("device");
+  const auto& t = j.at("timing");
+  o.timing = {t.at("warmup"), t.at("min_reps"), t.at("max_reps"), t.at("budget_s"), t.at("noise"), t.at("flush_cache")};
+  const auto& v = j.at("verify");
+  o.verify = {v.at("full_max_macs"), v.at("sample_rows"), v.at("sample_cols"), v.at("force_full")};
+  o.verify_only = j.at("verify_only");
+  o.perf_only = j.at("perf_only");
+  o.dump_dir = j.at("dump_dir");
+  o.dump_failures_only = j.at("dump_failures_only");
+  o.max_reference_gflop = j.at("max_reference_gflop");
+  o.plugin_paths = j.at("plugins").get<std::vector<std::string>>();
+  return o;
+}
+
+void write_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the reader is gone; its side reports that
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::string signal_description(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  const char* text = strsignal(sig);
+  return (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig)) + " (" + (text ? text : "?") + ")";
+}
+
+ResultRow run_isolated(const std::string& suite_path, const CaseSpec& c, uint64_t seed, const std::string& backend,
+                       const Kernel& kernel, const RunOptions& opts) {
+  ResultRow row;
+  row.case_id = c.id;
+  row.op = c.op;
+  row.params = c.params.is_null() ? nlohmann::json::object() : c.params;
+  row.seed = seed;
+  row.kernel = kernel.id();
+  row.backend = backend;
+  row.device = opts.device_index;
+  auto fail = [&](const std::string& why) {
+    row.disposition = "error";
+    row.reason = "isolated worker: " + why;
+    return row;
+  };
+  nlohmann::json job = {{"suite_path", suite_path}, {"seed", seed}, {"backend", backend}, {"kernel", kernel.id()},
+                        {"case", {{"id", c.id}, {"op", c.op}, {"params", c.params}, {"tolerance", c.tolerance}}},
+                        {"options", options_json(opts)}};
+  int job_pipe[2], result_pipe[2];
+  if (pipe(job_pipe) != 0) return fail(std::string("pipe: ") + strerror(errno));
+  if (pipe(result_pipe) != 0) {
+    close(job_pipe[0]); close(job_pipe[1]);
+    return fail(std::string("pipe: ") + strerror(errno));
+  }
+  const pid_t pid = fork();
+  if (pid < 0) return fail(std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    // Child: stdin <- job, fd 3 -> result, stdout -> stderr (vendor prints must not mix with the table).
+    signal(SIGINT, SIG_IGN);  // Ctrl-C is the parent's to handle; SIG_IGN survives exec
+    dup2(job_pipe[0], STDIN_FILENO);
+    dup2(result_pipe[1], 3);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    for (int fd : {job_pipe[0], job_pipe[1], result_pipe[0], result_pipe[1]})
+      if (fd > 3) close(fd);
+    const char* argv[] = {"dsbench", kWorkerCommand, "--result-fd", "3", nullptr};
+    execv("/proc/self/exe", const_cast<char* const*>(argv));
+    _exit(127);
+  }
+  close(job_pipe[0]);
+  close(result_pipe[1]);
+  signal(SIGPIPE, SIG_IGN);  // a worker that dies early must not kill us while we write its job
+  write_all(job_pipe[1], job.dump());
+  close(job_pipe[1]);
+
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.case_timeout_s);
+  bool timed_out = false, interrupted = false;
+  char buf[65536];
+  while (true) {
+    pollfd p{result_pipe[0], POLLIN, 0};
+    const int r = poll(&p, 1, 100);
+    if (r > 0) {
+      const ssize_t n = read(result_pipe[0], buf, sizeof buf);
+      if (n > 0) { out.append(buf, static_cast<size_t>(n)); continue; }
+      if (n == 0 || errno != EINTR) break;  // EOF: the worker finished or died
+    }
+    if (stop_requested()) { interrupted = true; break; }
+    if (std::chrono::steady_clock::now() > deadline) { timed_out = true; break; }
+  }
+  close(result_pipe[0]);
+  if (timed_out || interrupted) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (interrupted) {
+    row.disposition = "skipped";
+    row.reason = "interrupted before this kernel finished";
+    return row;
+  }
+  if (timed_out) {
+    char t[64];
+    std::snprintf(t, sizeof t, "%g", opts.case_timeout_s);
+    return fail(std::string("timed out after ") + t + " s (--case-timeout); the worker was killed");
+  }
+  if (WIFSIGNALED(status))
+    return fail("killed by " + signal_description(WTERMSIG(status)) + " while running " + kernel.id());
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return fail("exited with status " + std::to_string(WEXITSTATUS(status)) + (WEXITSTATUS(status) == 127 ? " (exec failed)" : ""));
+  try {
+    const nlohmann::json rows = nlohmann::json::parse(out);
+    if (!rows.is_array() || rows.size() != 1) return fail("returned " + std::to_string(rows.size()) + " rows, expected 1");
+    return row_from_json(rows[0]);
+  } catch (const std::exception& e) {
+    return fail(std::string("returned an unreadable result: ") + e.what());
+  }
+}
+
+int isolated_worker_main(int result_fd) {
+  nlohmann::json rows = nlohmann::json::array();
+  ResultRow err;
+  try {
+    const std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const nlohmann::json job = nlohmann::json::parse(text);
+    const RunOptions opts = options_from(job.at("options"));
+    CaseSpec c;
+    c.id = job.at("case").at("id");
+    c.op = job.at("case").at("op");
+    c.params = job.at("case").at("params");
+    c.tolerance = job.at("case").at("tolerance");
+    err.case_id = c.id;
+    err.op = c.op;
+    err.params = c.params;
+    err.seed = job.at("seed");
+    err.kernel = job.at("kernel");
+    err.backend = job.at("backend");
+    err.device = opts.device_index;
+    const auto backends = make_backends_with_plugins(opts.plugin_paths);
+    Backend* backend = pick_backend(backends, job.at("backend").get<std::string>());
+    Device* device = backend->device(opts.device_index);
+    if (device == nullptr) DSB_THROW("no device " + std::to_string(opts.device_index));
+    const Kernel* kernel = nullptr;
+    for (const Kernel* k : backend->kernels())
+      if (k->id() == err.kernel) kernel = k;
+    if (kernel == nullptr) DSB_THROW("kernel " + err.kernel + " not found");
+    for (const ResultRow& r : run_case_kernels(job.at("suite_path"), c, err.seed, *device, {kernel}, opts))
+      rows.push_back(row_json(r));
+  } catch (const std::exception& e) {
+    err.disposition = "error";
+    err.reason = std::string("isolated worker: ") + e.what();
+    rows = nlohmann::json::array({row_json(err)});
+  }
+  write_all(result_fd, rows.dump());
+  close(result_fd);
+  return 0;
+}
+
+}  // namespace dsbench
