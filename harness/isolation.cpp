@@ -57,6 +57,76 @@ void write_all(int fd, const std::string& s) {
 
 }  // namespace
 
+WorkerResult run_worker(const std::vector<std::string>& args, const std::string& input, double timeout_s) {
+  WorkerResult w;
+  int job_pipe[2], result_pipe[2];
+  if (pipe(job_pipe) != 0) { w.spawn_error = std::string("pipe: ") + strerror(errno); return w; }
+  if (pipe(result_pipe) != 0) {
+    close(job_pipe[0]); close(job_pipe[1]);
+    w.spawn_error = std::string("pipe: ") + strerror(errno);
+    return w;
+  }
+  std::vector<std::string> argv_s{"dsbench", kWorkerCommand};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) { w.spawn_error = std::string("fork: ") + strerror(errno); return w; }
+  if (pid == 0) {
+    // Child: stdin <- job, fd 3 -> result, stdout -> stderr (vendor prints must not mix with the table).
+    signal(SIGINT, SIG_IGN);  // Ctrl-C is the parent's to handle; SIG_IGN survives exec
+    dup2(job_pipe[0], STDIN_FILENO);
+    dup2(result_pipe[1], 3);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    for (int fd : {job_pipe[0], job_pipe[1], result_pipe[0], result_pipe[1]})
+      if (fd > 3) close(fd);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  close(job_pipe[0]);
+  close(result_pipe[1]);
+  signal(SIGPIPE, SIG_IGN);  // a worker that dies early must not kill us while we write its job
+  write_all(job_pipe[1], input);
+  close(job_pipe[1]);
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  char buf[65536];
+  while (true) {
+    pollfd p{result_pipe[0], POLLIN, 0};
+    const int r = poll(&p, 1, 100);
+    if (r > 0) {
+      const ssize_t n = read(result_pipe[0], buf, sizeof buf);
+      if (n > 0) { w.output.append(buf, static_cast<size_t>(n)); continue; }
+      if (n == 0 || errno != EINTR) break;  // EOF: the worker finished or died
+    }
+    if (stop_requested()) { w.interrupted = true; break; }
+    if (std::chrono::steady_clock::now() > deadline) { w.timed_out = true; break; }
+  }
+  close(result_pipe[0]);
+  if (w.timed_out || w.interrupted) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (WIFSIGNALED(status) && !w.timed_out && !w.interrupted) w.signal = WTERMSIG(status);
+  if (WIFEXITED(status)) w.exit_code = WEXITSTATUS(status);
+  return w;
+}
+
+void probe_plugin(const std::string& path, double timeout_s) {
+  const WorkerResult w = run_worker({"--result-fd", "3", "--probe-plugin", path}, "", timeout_s);
+  const std::string where = "plugin " + path;
+  if (!w.spawn_error.empty()) DSB_THROW(where + ": cannot probe: " + w.spawn_error);
+  if (w.timed_out) DSB_THROW(where + ": hung while loading (no answer within " + std::to_string(int(timeout_s)) + " s)");
+  if (w.signal) DSB_THROW(where + ": crashed while loading: " + signal_description(w.signal));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(w.output);
+  } catch (const std::exception&) {
+    DSB_THROW(where + ": the loading probe exited with status " + std::to_string(w.exit_code) + " and no answer");
+  }
+  if (j.contains("error")) DSB_THROW(j.at("error").get<std::string>());
+}
+
 std::string signal_description(int sig) {
   const char* abbrev = sigabbrev_np(sig);
   const char* text = strsignal(sig);
@@ -81,65 +151,22 @@ ResultRow run_isolated(const std::string& suite_path, const CaseSpec& c, uint64_
   nlohmann::json job = {{"suite_path", suite_path}, {"seed", seed}, {"backend", backend}, {"kernel", kernel.id()},
                         {"case", {{"id", c.id}, {"op", c.op}, {"params", c.params}, {"tolerance", c.tolerance}}},
                         {"options", options_json(opts)}};
-  int job_pipe[2], result_pipe[2];
-  if (pipe(job_pipe) != 0) return fail(std::string("pipe: ") + strerror(errno));
-  if (pipe(result_pipe) != 0) {
-    close(job_pipe[0]); close(job_pipe[1]);
-    return fail(std::string("pipe: ") + strerror(errno));
-  }
-  const pid_t pid = fork();
-  if (pid < 0) return fail(std::string("fork: ") + strerror(errno));
-  if (pid == 0) {
-    // Child: stdin <- job, fd 3 -> result, stdout -> stderr (vendor prints must not mix with the table).
-    signal(SIGINT, SIG_IGN);  // Ctrl-C is the parent's to handle; SIG_IGN survives exec
-    dup2(job_pipe[0], STDIN_FILENO);
-    dup2(result_pipe[1], 3);
-    dup2(STDERR_FILENO, STDOUT_FILENO);
-    for (int fd : {job_pipe[0], job_pipe[1], result_pipe[0], result_pipe[1]})
-      if (fd > 3) close(fd);
-    const char* argv[] = {"dsbench", kWorkerCommand, "--result-fd", "3", nullptr};
-    execv("/proc/self/exe", const_cast<char* const*>(argv));
-    _exit(127);
-  }
-  close(job_pipe[0]);
-  close(result_pipe[1]);
-  signal(SIGPIPE, SIG_IGN);  // a worker that dies early must not kill us while we write its job
-  write_all(job_pipe[1], job.dump());
-  close(job_pipe[1]);
-
-  std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(opts.case_timeout_s);
-  bool timed_out = false, interrupted = false;
-  char buf[65536];
-  while (true) {
-    pollfd p{result_pipe[0], POLLIN, 0};
-    const int r = poll(&p, 1, 100);
-    if (r > 0) {
-      const ssize_t n = read(result_pipe[0], buf, sizeof buf);
-      if (n > 0) { out.append(buf, static_cast<size_t>(n)); continue; }
-      if (n == 0 || errno != EINTR) break;  // EOF: the worker finished or died
-    }
-    if (stop_requested()) { interrupted = true; break; }
-    if (std::chrono::steady_clock::now() > deadline) { timed_out = true; break; }
-  }
-  close(result_pipe[0]);
-  if (timed_out || interrupted) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-  if (interrupted) {
+  const WorkerResult w = run_worker({"--result-fd", "3"}, job.dump(), opts.case_timeout_s);
+  if (!w.spawn_error.empty()) return fail(w.spawn_error);
+  if (w.interrupted) {
     row.disposition = "skipped";
     row.reason = "interrupted before this kernel finished";
     return row;
   }
-  if (timed_out) {
+  if (w.timed_out) {
     char t[64];
     std::snprintf(t, sizeof t, "%g", opts.case_timeout_s);
     return fail(std::string("timed out after ") + t + " s (--case-timeout); the worker was killed");
   }
-  if (WIFSIGNALED(status))
-    return fail("killed by " + signal_description(WTERMSIG(status)) + " while running " + kernel.id());
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return fail("exited with status " + std::to_string(WEXITSTATUS(status)) + (WEXITSTATUS(status) == 127 ? " (exec failed)" : ""));
+  if (w.signal) return fail("killed by " + signal_description(w.signal) + " while running " + kernel.id());
+  if (w.exit_code != 0)
+    return fail("exited with status " + std::to_string(w.exit_code) + (w.exit_code == 127 ? " (exec failed)" : ""));
+  const std::string& out = w.output;
   try {
     const nlohmann::json rows = nlohmann::json::parse(out);
     if (!rows.is_array() || rows.size() != 1) return fail("returned " + std::to_string(rows.size()) + " rows, expected 1");
@@ -147,6 +174,19 @@ ResultRow run_isolated(const std::string& suite_path, const CaseSpec& c, uint64_
   } catch (const std::exception& e) {
     return fail(std::string("returned an unreadable result: ") + e.what());
   }
+}
+
+int plugin_probe_main(const std::string& path, int result_fd) {
+  nlohmann::json answer = {{"ok", true}};
+  try {
+    auto b = load_plugin(path, {});
+    for (int i = 0; i < b->device_count(); ++i) (void)b->device(i)->properties();
+  } catch (const std::exception& e) {
+    answer = {{"error", e.what()}};
+  }
+  write_all(result_fd, answer.dump());
+  close(result_fd);
+  return 0;
 }
 
 int isolated_worker_main(int result_fd) {

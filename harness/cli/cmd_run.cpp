@@ -114,6 +114,7 @@ int run_command(RunArgs& a) {
     return rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
   };
   try {
+    for (const std::string& p : a.opts.plugin_paths) probe_plugin(p);  // a crash in its init costs nothing here
     backends = make_backends_with_plugins(a.opts.plugin_paths);
     for (const auto& b : backends) ctx.backends.push_back(b.get());
     ctx.seed = a.opts.seed = parse_seed(a.seed);
@@ -199,9 +200,13 @@ void setup_run(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   // The isolated worker (harness/isolation.hpp): not for people, hence no help text and no group.
   auto result_fd = std::make_shared<int>(-1);
+  auto probe = std::make_shared<std::string>();
   auto* worker = app.add_subcommand(kWorkerCommand, "")->group("");
   worker->add_option("--result-fd", *result_fd)->required();
-  worker->callback([result_fd, exit_code] { *exit_code = isolated_worker_main(*result_fd); });
+  worker->add_option("--probe-plugin", *probe);
+  worker->callback([result_fd, probe, exit_code] {
+    *exit_code = probe->empty() ? isolated_worker_main(*result_fd) : plugin_probe_main(*probe, *result_fd);
+  });
 
   cmd->callback([a, cmd, exit_code] {
     for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise"})

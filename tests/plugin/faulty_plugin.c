@@ -63,6 +63,10 @@ DSB_PLUGIN_EXPORT const dsb_plugin_api* INIT_NAME(uint32_t host_abi_version) {
 #if defined(FAULT_NULL_TABLE)
   return NULL;
 #endif
+#if defined(FAULT_INIT_CRASH)
+  volatile int* p = NULL;
+  *p = 1; /* crashes while dsbench loads it */
+#endif
   g_api.abi_version = DSB_PLUGIN_ABI_VERSION;
 #if defined(FAULT_ABI)
   g_api.abi_version = DSB_PLUGIN_ABI_VERSION + 1;

@@ -114,6 +114,14 @@ check("abi.message", "built for plugin ABI v2, this dsbench speaks v1" in p.stde
 doc = scorecard(out, "abi")
 check("abi.error_recorded", any("ABI v2" in e for e in doc["errors"]), str(doc["errors"]))
 
+# 8b. A plugin that crashes while loading is refused with the signal named; dsbench survives.
+out = tmp / "init_crash.json"
+p, _ = run(["run", "--plugin", faulty("init_crash"), "--suite", str(two_cases), "--out", str(out)])
+check("init_crash.exit_2", p.returncode == 2, f"rc={p.returncode} {p.stderr[-300:]}")
+check("init_crash.message", "crashed while loading: SIGSEGV" in p.stderr, p.stderr[-400:])
+doc = scorecard(out, "init_crash")
+check("init_crash.error_recorded", any("crashed while loading" in e for e in doc["errors"]), str(doc["errors"]))
+
 # 9. --no-isolate runs plugin kernels in process; --isolate works for built-in backends too.
 out = tmp / "noiso.json"
 p, _ = run(["run", "--plugin", example, "--backend", "host_example", "--suite", str(two_cases), "--no-isolate",

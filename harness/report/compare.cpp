@@ -1,0 +1,175 @@
+#include "harness/report/compare.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "harness/error.hpp"
+#include "harness/rng.hpp"
+#include "harness/suite.hpp"
+
+namespace dsbench::report {
+namespace {
+
+bool timed(const nlohmann::json* r) { return r != nullptr && !r->at("timing").is_null(); }
+
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2g", v);
+  return buf;
+}
+
+// passed -> incorrect, error, not_supported; incorrect -> passed etc. become regressions or notes.
+void compare_dispositions(RowComparison& row) {
+  const std::string b = row.base_disposition(), n = row.new_disposition();
+  if (b == n) return;
+  const std::string change = b + " -> " + n;
+  const std::string why = row.next->at("reason").get<std::string>();
+  const std::string because = why.empty() ? "" : ": " + why;
+  const bool had_result = b == "passed" || b == "not_verified" || b == "incorrect";
+  if (n == "incorrect") row.regressions.push_back("accuracy: " + change + because);
+  else if (n == "error") row.regressions.push_back("coverage: " + change + because);
+  else if (n == "not_supported" && had_result) row.regressions.push_back("coverage: " + change + because);
+  else if (b == "incorrect" || b == "error") row.notes.push_back("fixed: " + change);
+  else row.notes.push_back(change + because);
+}
+
+// Per output: cos_diff (the one error metric every op reports) grown beyond error_growth x, once it
+// matters (above error_floor x the tolerance; below that it varies by orders of magnitude between seeds).
+void compare_accuracy(RowComparison& row, const CompareOptions& o) {
+  if (row.base_disposition() != "passed" || row.new_disposition() != "passed") return;
+  for (const auto& na : row.next->at("accuracy")) {
+    for (const auto& ba : row.base->at("accuracy")) {
+      if (ba.at("output") != na.at("output")) continue;
+      const double before = number_of(ba.at("cos_diff")), after = number_of(na.at("cos_diff"));
+      const double tol = na.at("tolerance").at("cos_diff").get<double>();
+      const double floor = o.error_floor * tol;
+      if (std::isfinite(before) && std::isfinite(after) && after > floor && after > o.error_growth * before)
+        row.regressions.push_back("accuracy: " + na.at("output").get<std::string>() + " cos_diff " + sci(before) +
+                                  " -> " + sci(after) + " (grew more than " + sci(o.error_growth) +
+                                  "x and is above " + sci(o.error_floor * 100) + "% of the tolerance " + sci(tol) + ")");
+    }
+  }
+}
+
+void compare_timing(RowComparison& row, const CompareOptions& o) {
+  if (!timed(row.base) || !timed(row.next)) {
+    row.verdict = "untimed";
+    return;
+  }
+  const auto base_ms = row.base->at("timing").at("raw_ms").get<std::vector<double>>();
+  const auto new_ms = row.next->at("timing").at("raw_ms").get<std::vector<double>>();
+  if (base_ms.empty() || new_ms.empty()) {
+    row.verdict = "noisy";
+    row.notes.push_back(std::string("no raw samples in the ") + (base_ms.empty() ? "base" : "new") + " scorecard");
+    return;
+  }
+  row.estimate = estimate_ratio(base_ms, new_ms, o.stats, hash_name(row.key));
+  const TimingVerdict v = classify(*row.estimate, row.threshold, o.stats);
+  row.verdict = v.verdict;
+  if (!v.why.empty()) row.notes.push_back(v.why);
+  if (v.verdict == "slower") {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "slower: median x%.3f (%.0f%% interval x%.3f to x%.3f), threshold %.1f%%",
+                  row.estimate->ratio, o.stats.confidence * 100, row.estimate->lo, row.estimate->hi,
+                  row.threshold * 100);
+    row.regressions.insert(row.regressions.begin(), buf);
+  }
+}
+
+std::string about(const Scorecard& card) {
+  const nlohmann::json& c = card.doc.at("context");
+  return card.path + " (suite " + c.at("suite").at("name").get<std::string>() + ", backend " +
+         c.at("backend").get<std::string>() + ", " + c.at("date").get<std::string>() + ", commit " +
+         c.at("tool").at("git_commit").get<std::string>().substr(0, 12) +
+         (c.at("tool").at("git_dirty").get<bool>() ? "+dirty" : "") + ")";
+}
+
+}  // namespace
+
+std::string RowComparison::base_disposition() const { return base ? base->at("disposition").get<std::string>() : "-"; }
+std::string RowComparison::new_disposition() const { return next ? next->at("disposition").get<std::string>() : "-"; }
+
+double threshold_for(const CompareOptions& o, const std::string& op, const std::string& case_id) {
+  for (const auto& [pattern, value] : o.op_thresholds)
+    if (glob_match(pattern, op) || glob_match(pattern, case_id)) return value;
+  return o.threshold;
+}
+
+double parse_fraction(const std::string& text, const std::string& what) {
+  std::string s = text;
+  const bool percent = !s.empty() && s.back() == '%';
+  if (percent) s.pop_back();
+  size_t used = 0;
+  double v = NAN;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (s.empty() || used != s.size() || !std::isfinite(v))
+    DSB_THROW(what + ": \"" + text + "\" is not a number (write 0.05 or 5%)");
+  if (percent) v /= 100.0;
+  if (v < 0 || v > 10) DSB_THROW(what + ": \"" + text + "\" is outside 0 to 1000%");
+  return v;
+}
+
+CompareResult compare_scorecards(const Scorecard& base, const Scorecard& next, const CompareOptions& o) {
+  CompareResult out;
+  out.base_path = base.path;
+  out.new_path = next.path;
+  out.base_about = about(base);
+  out.new_about = about(next);
+  out.options = o;
+  std::map<std::string, const nlohmann::json*> new_by_key;
+  for (const auto& r : next.doc.at("results")) new_by_key[result_key(r)] = &r;
+  std::set<std::string> matched;
+  for (const auto& r : base.doc.at("results")) {
+    RowComparison row;
+    row.key = result_key(r);
+    row.base = &r;
+    if (const auto it = new_by_key.find(row.key); it != new_by_key.end()) row.next = it->second;
+    out.rows.push_back(row);
+    if (row.next) matched.insert(row.key);
+  }
+  if (matched.empty())
+    DSB_THROW("no overlapping results: " + base.path + " (" + std::to_string(base.doc.at("results").size()) +
+              " results, suite " + base.doc.at("context").at("suite").at("name").get<std::string>() + ", backend " +
+              base.doc.at("context").at("backend").get<std::string>() + ") and " + next.path + " (" +
+              std::to_string(next.doc.at("results").size()) + " results, suite " +
+              next.doc.at("context").at("suite").at("name").get<std::string>() + ", backend " +
+              next.doc.at("context").at("backend").get<std::string>() +
+              ") share no (case, kernel, device); nothing can be compared");
+  for (const auto& r : next.doc.at("results")) {
+    if (matched.count(result_key(r))) continue;
+    RowComparison row;
+    row.key = result_key(r);
+    row.next = &r;
+    out.rows.push_back(row);
+  }
+  out.environment = environment_differences(base.doc, next.doc);
+  for (RowComparison& row : out.rows) {
+    const nlohmann::json& any = row.base ? *row.base : *row.next;
+    row.case_id = any.at("case_id").get<std::string>();
+    row.op = any.at("op").get<std::string>();
+    row.kernel = kernel_of(any);
+    row.device = device_of(any);
+    row.threshold = threshold_for(o, row.op, row.case_id);
+    if (!row.next) {
+      row.verdict = "gone";
+      if (!o.allow_gone) row.regressions.push_back("coverage: missing from the new scorecard (--allow-gone accepts)");
+    } else if (!row.base) {
+      row.verdict = "new";
+    } else {
+      compare_timing(row, o);
+      compare_dispositions(row);
+      compare_accuracy(row, o);
+      row.flags = measurement_flags(base.doc, *row.base, next.doc, *row.next);
+    }
+    ++out.verdicts[row.verdict];
+    if (!row.regressions.empty()) ++out.regressions;
+  }
+  return out;
+}
+
+}  // namespace dsbench::report

@@ -1,0 +1,130 @@
+#include "harness/report/compare_format.hpp"
+
+#include <cstdio>
+
+#include "harness/report/escape.hpp"
+
+namespace dsbench::report {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string median_text(const nlohmann::json* r) {
+  if (r == nullptr || r->at("timing").is_null()) return "-";
+  return fmt("%.4g", r->at("timing").at("median_ms").get<double>());
+}
+
+std::string fit(const std::string& s, size_t w) { return s.size() <= w ? s : s.substr(0, w - 1) + "~"; }
+
+std::string settings_line(const CompareResult& r) {
+  const CompareOptions& o = r.options;
+  std::string s = "threshold " + fmt("%.3g", o.threshold * 100) + "%";
+  for (const auto& [p, v] : o.op_thresholds) s += ", " + p + " " + fmt("%.3g", v * 100) + "%";
+  return s + "; " + fmt("%.3g", o.stats.confidence * 100) + "% interval (block bootstrap, " +
+         std::to_string(o.stats.bootstrap) + " resamples) widened by a " + fmt("%.3g", o.stats.noise_floor * 100) +
+         "% run-to-run noise floor; at least " + std::to_string(o.stats.min_samples) + " samples per side";
+}
+
+std::string counts_line(const CompareResult& r) {
+  std::string s = std::to_string(r.rows.size()) + " results:";
+  for (const char* v : {"same", "faster", "slower", "noisy", "untimed", "new", "gone"})
+    if (const auto it = r.verdicts.find(v); it != r.verdicts.end()) s += " " + std::to_string(it->second) + " " + v;
+  return s;
+}
+
+bool interesting(const RowComparison& row) {
+  return row.verdict != "same" || !row.notes.empty() || !row.flags.empty() || !row.regressions.empty();
+}
+
+}  // namespace
+
+std::string ratio_text(const RowComparison& row) {
+  if (!row.estimate) return "-";
+  return fmt("x%.3f", row.estimate->ratio) + " [" + fmt("x%.3f", row.estimate->lo) + ", " +
+         fmt("x%.3f", row.estimate->hi) + "]";
+}
+
+void print_compare_text(std::ostream& os, const CompareResult& r, bool only_changes) {
+  os << "dsbench compare\n  base: " << r.base_about << "\n  new:  " << r.new_about << "\n  " << settings_line(r) << "\n";
+  if (!r.environment.empty()) {
+    os << "\nnot like for like:\n";
+    for (const auto& e : r.environment) os << "  ! " << e << "\n";
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "\n%-48s %-40s %3s %10s %10s %-27s %s\n", "case", "kernel", "dev", "base ms", "new ms",
+                "new/base [interval]", "verdict");
+  os << buf << std::string(150, '-') << "\n";
+  for (const RowComparison& row : r.rows) {
+    if (only_changes && !interesting(row)) continue;
+    std::snprintf(buf, sizeof buf, "%-48s %-40s %3s %10s %10s %-27s %s%s\n", fit(row.case_id, 48).c_str(),
+                  fit(row.kernel, 40).c_str(), row.device.c_str(), median_text(row.base).c_str(),
+                  median_text(row.next).c_str(), ratio_text(row).c_str(), row.verdict.c_str(),
+                  row.regressions.empty() ? "" : "  REGRESSION");
+    os << buf;
+    for (const auto& g : row.regressions) os << "    regression: " << g << "\n";
+    for (const auto& n : row.notes) os << "    note: " << n << "\n";
+    for (const auto& f : row.flags) os << "    ! " << f << "\n";
+  }
+  os << "\n" << counts_line(r) << "\n";
+  if (r.regressions == 0) {
+    os << "verdict: no regressions (exit 0)\n";
+    return;
+  }
+  os << "verdict: " << r.regressions << " regression(s) (exit 1):\n";
+  for (const RowComparison& row : r.rows)
+    for (const auto& g : row.regressions) os << "  " << row.key << ": " << g << "\n";
+}
+
+std::string compare_markdown(const CompareResult& r) {
+  std::string md = "## dsbench compare: ";
+  md += r.regressions == 0 ? "no regressions\n\n" : std::to_string(r.regressions) + " regression(s)\n\n";
+  md += "- base: " + md_escape(r.base_about) + "\n- new: " + md_escape(r.new_about) + "\n- " +
+        md_escape(settings_line(r)) + "\n- " + md_escape(counts_line(r)) + "\n";
+  for (const auto& e : r.environment) md += "- **not like for like:** " + md_escape(e) + "\n";
+  auto table = [&](bool regressions_only) {
+    std::string t = "\n| case | kernel | dev | base ms | new ms | new/base [interval] | verdict | details |\n"
+                    "|---|---|---|---:|---:|---|---|---|\n";
+    for (const RowComparison& row : r.rows) {
+      if (regressions_only != !row.regressions.empty()) continue;
+      std::string details;
+      for (const auto& g : row.regressions) details += (details.empty() ? "" : "<br>") + md_escape(g);
+      for (const auto& n : row.notes) details += (details.empty() ? "" : "<br>") + md_escape(n);
+      for (const auto& f : row.flags) details += (details.empty() ? "" : "<br>") + ("⚠ " + md_escape(f));
+      t += "| " + md_escape(row.case_id) + " | " + md_escape(row.kernel) + " | " + md_escape(row.device) + " | " +
+           median_text(row.base) + " | " + median_text(row.next) + " | " + ratio_text(row) + " | " +
+           (row.regressions.empty() ? row.verdict : "**" + row.verdict + "** ❌") + " | " + details + " |\n";
+    }
+    return t;
+  };
+  if (r.regressions > 0) md += "\n### Regressions\n" + table(true);
+  md += "\n<details><summary>All other results</summary>\n" + table(false) + "\n</details>\n";
+  return md;
+}
+
+nlohmann::json compare_json(const CompareResult& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const RowComparison& row : r.rows) {
+    nlohmann::json j = {{"key", row.key}, {"case_id", row.case_id}, {"op", row.op}, {"kernel", row.kernel},
+                        {"device", row.device}, {"verdict", row.verdict}, {"threshold", row.threshold},
+                        {"base_disposition", row.base_disposition()}, {"new_disposition", row.new_disposition()},
+                        {"regressions", row.regressions}, {"notes", row.notes}, {"flags", row.flags}};
+    if (row.estimate)
+      j["timing"] = {{"ratio", row.estimate->ratio}, {"lo", row.estimate->lo}, {"hi", row.estimate->hi},
+                     {"p10_ratio", row.estimate->p10_ratio}, {"base_samples", row.estimate->base_n},
+                     {"new_samples", row.estimate->new_n}};
+    rows.push_back(j);
+  }
+  const CompareOptions& o = r.options;
+  return {{"base", r.base_path}, {"new", r.new_path}, {"environment", r.environment}, {"verdicts", r.verdicts},
+          {"regressions", r.regressions}, {"exit_code", r.exit_code()},
+          {"options", {{"threshold", o.threshold}, {"confidence", o.stats.confidence}, {"noise_floor", o.stats.noise_floor},
+                       {"min_samples", o.stats.min_samples}, {"bootstrap", o.stats.bootstrap},
+                       {"error_growth", o.error_growth}, {"error_floor", o.error_floor}, {"allow_gone", o.allow_gone}}},
+          {"rows", rows}};
+}
+
+}  // namespace dsbench::report
