@@ -21,6 +21,18 @@ std::string load_error(const std::string& path) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// Runs the plugin's first kernel (a dense GEMM) in this process on one generated, checked case.
+Execution run_dense_gemm(const char* plugin, const nlohmann::json& params, const RunOptions& opts) {
+  auto b = load_plugin(plugin, {"cpu"});
+  const OpDriver* driver = find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED);
+  auto problem = driver->make(params);
+  TensorMap inputs;
+  for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
+  problem->generate(3, inputs);
+  const auto checks = problem->reference(inputs, VerifyPolicy{}, 1);
+  return execute(*b->kernels()[0], *b->device(0), *problem, inputs, &checks, driver->default_tolerances(), opts);
+}
+
 TEST(PluginLoader, LoadsTheExamplePluginWithItsKernelsAndDevice) {
   auto b = load_plugin(DSB_EXAMPLE_PLUGIN, {"cpu"});
   EXPECT_EQ(b->name(), "host_example");
@@ -38,31 +50,17 @@ TEST(PluginLoader, LoadsTheExamplePluginWithItsKernelsAndDevice) {
 }
 
 TEST(PluginLoader, RunsAPluginKernelInProcessThroughTheHarness) {
-  auto b = load_plugin(DSB_EXAMPLE_PLUGIN, {"cpu"});
-  auto problem = find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED)->make({{"m", 5}, {"n", 70}, {"k", 256}});
-  TensorMap inputs;
-  for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
-  problem->generate(3, inputs);
-  const auto checks = problem->reference(inputs, VerifyPolicy{}, 1);
   RunOptions opts;
   opts.timing.min_reps = 2;
   opts.timing.budget_s = 0.01;
-  const Execution ex = execute(*b->kernels()[0], *b->device(0), *problem, inputs, &checks,
-                               find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED)->default_tolerances(), opts);
+  const Execution ex = run_dense_gemm(DSB_EXAMPLE_PLUGIN, {{"m", 5}, {"n", 70}, {"k", 256}}, opts);
   EXPECT_EQ(ex.row.disposition, "passed") << ex.row.reason;
   ASSERT_TRUE(ex.row.timing.has_value());
   EXPECT_GE(ex.row.timing->samples, 2);
 }
 
 TEST(PluginLoader, ReportsTheKernelsErrorStatusAndText) {
-  auto b = load_plugin(DSB_FAULTY_ERROR_STATUS, {"cpu"});
-  auto problem = find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED)->make({{"m", 2}, {"n", 64}, {"k", 128}});
-  TensorMap inputs;
-  for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
-  problem->generate(3, inputs);
-  const auto checks = problem->reference(inputs, VerifyPolicy{}, 1);
-  const Execution ex = execute(*b->kernels()[0], *b->device(0), *problem, inputs, &checks,
-                               find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED)->default_tolerances(), RunOptions{});
+  const Execution ex = run_dense_gemm(DSB_FAULTY_ERROR_STATUS, {{"m", 2}, {"n", 64}, {"k", 128}}, RunOptions{});
   EXPECT_EQ(ex.row.disposition, "error");
   EXPECT_TRUE(contains(ex.row.reason, "device_error")) << ex.row.reason;
   EXPECT_TRUE(contains(ex.row.reason, "ECC error on HBM stack 3")) << ex.row.reason;
