@@ -145,7 +145,8 @@ bool run_tile(const Problem& p, const Tile& t, const GemmKernels& kern, Workspac
         const int64_t col = t.n0 + j;  // a multiple of 4: the 4 columns share a 128-block of B
         kern.dot(static_cast<int>(t.mc), p.k, ws.ap.p, g.b + col * p.k, p.k,
                  g.sb + (col / DSB_FP8_BLOCK) * kblocks * sbytes, p.ab_dtype, p.scale_dtype,
-                 static_cast<int>(std::min<int64_t>(kDotCols, t.nc - j)), g.d + t.m0 * p.n + col, p.n);
+                 static_cast<int>(std::min<int64_t>(kDotCols, t.nc - j)), g.d + t.m0 * p.n + col, p.n,
+                 j + 2 * kDotCols <= t.nc);
       }
       return true;
     }

@@ -80,7 +80,7 @@ void micro_portable(int kc, const float* ap, const float* bp, float* c, int64_t 
 }
 
 void dot_portable(int rows, int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
-                  dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd) {
+                  dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd, bool) {
   const float* tab = decode_table(ab_dtype);
   for (int r = 0; r < rows; ++r)
     for (int j = 0; j < cols; ++j) {
@@ -343,7 +343,8 @@ DSB_AVX2 inline __m128 hsum4(__m256 x0, __m256 x1, __m256 x2, __m256 x3) {
 
 template <int ROWS>
 DSB_AVX2 void dot_rows(int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
-                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd) {
+                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd,
+                       bool prefetch_next) {
   const DecodeConsts dc = decode_consts(ab_dtype);
   const uint8_t* br[kDotCols];
   for (int j = 0; j < kDotCols; ++j) br[j] = b + std::min(j, cols - 1) * ldb;  // extra columns: discarded
@@ -359,10 +360,12 @@ DSB_AVX2 void dot_rows(int64_t k, const float* ap, const uint8_t* b, int64_t ldb
       blk[j] = br[j] + k0;
       for (int i = 0; i < 4; ++i) q[4 * j + i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[j] + 32 * i));
       // The next call reads the next kDotCols rows: short rows (k = 1536) are too brief a stream
-      // for the hardware prefetcher, so fetch them one call ahead (prefetches never fault).
-      const char* next = reinterpret_cast<const char*>(blk[j] + kDotCols * ldb);
-      _mm_prefetch(next, _MM_HINT_T0);
-      _mm_prefetch(next + 64, _MM_HINT_T0);
+      // for the hardware prefetcher, so fetch them one call ahead.
+      if (prefetch_next) {
+        const char* next = reinterpret_cast<const char*>(blk[j] + kDotCols * ldb);
+        _mm_prefetch(next, _MM_HINT_T0);
+        _mm_prefetch(next + 64, _MM_HINT_T0);
+      }
     }
     float c1f, c2f;
     const bool fused = block_factors(load_scale(sb, kb, scale_dtype), dc.rebias, &c1f, &c2f);
@@ -378,9 +381,10 @@ DSB_AVX2 void dot_rows(int64_t k, const float* ap, const uint8_t* b, int64_t ldb
 }
 
 DSB_AVX2 void dot_avx2(int rows, int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
-                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd) {
-  if (rows == 1) dot_rows<1>(k, ap, b, ldb, sb, ab_dtype, scale_dtype, cols, d, ldd);
-  else dot_rows<2>(k, ap, b, ldb, sb, ab_dtype, scale_dtype, cols, d, ldd);
+                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd,
+                       bool prefetch_next) {
+  if (rows == 1) dot_rows<1>(k, ap, b, ldb, sb, ab_dtype, scale_dtype, cols, d, ldd, prefetch_next);
+  else dot_rows<2>(k, ap, b, ldb, sb, ab_dtype, scale_dtype, cols, d, ldd, prefetch_next);
 }
 
 bool cpu_has_avx2_fma() {

@@ -40,10 +40,12 @@ using MicroFn = void (*)(int kc, const float* ap, const float* bp, float* c, int
 // r < rows, j < cols (<= kDotCols), straight from the FP8 codes of B without packing them. ap holds
 // A packed for every K step: row r of step s at ap + (s * rows + r) * kAStride. b: cols rows of k
 // codes, ldb bytes apart, all in one 128-row block of B whose k/128 scales start at sb.
+// prefetch_next: the kDotCols rows after these exist and will be read next.
 constexpr int kDotRows = 2;
 constexpr int kDotCols = 4;
 using DotFn = void (*)(int rows, int64_t k, const float* ap, const uint8_t* b, int64_t ldb, const void* sb,
-                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd);
+                       dsb_dtype ab_dtype, dsb_dtype scale_dtype, int cols, uint16_t* d, int64_t ldd,
+                       bool prefetch_next);
 
 struct GemmKernels {
   const char* name;         // "avx2" or "portable", for benchmarks and tests
