@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(cmake ninja-build g++ ccache git
           nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-          python3 python3-numpy python3-jsonschema)
+          python3 python3-numpy python3-jsonschema
+          chromium)  # headless, for the HTML report test (tests/report/report_chromium_test.py)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,7 @@
 #include "harness/error.hpp"
 #include "harness/isolation.hpp"
 #include "harness/plugin_backend.hpp"
+#include "harness/report/run_outputs.hpp"
 #include "harness/report_table.hpp"
 #include "harness/runner.hpp"
 #include "harness/scorecard.hpp"
@@ -30,6 +31,7 @@ struct RunArgs {
   bool no_flush = false;
   bool isolate = false, no_isolate = false;
   std::set<std::string> given;  // timing flags passed explicitly
+  report::RunOutputs outputs;   // --junit, --format
 };
 
 std::string joined_command_line() {
@@ -104,6 +106,7 @@ int run_command(RunArgs& a) {
     a.out = "dsbench-results/" + stem + ".json";
   }
   check_writable(a.out);  // before any work: an unwritable path must not cost a run
+  report::check_run_outputs(a.outputs);
   std::vector<std::unique_ptr<Backend>> backends;
 
   std::vector<ResultRow> rows;
@@ -111,6 +114,7 @@ int run_command(RunArgs& a) {
     const nlohmann::json doc = make_scorecard(ctx, rows);
     write_json_atomic(a.out, doc);
     std::cout << "scorecard: " << a.out << "\n";
+    report::write_run_outputs(a.outputs, doc, std::cout);
     return rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
   };
   try {
@@ -208,6 +212,7 @@ void setup_run(CLI::App& app, int* exit_code) {
     *exit_code = probe->empty() ? isolated_worker_main(*result_fd) : plugin_probe_main(*probe, *result_fd);
   });
 
+  report::add_run_output_options(cmd, &a->outputs);
   cmd->callback([a, cmd, exit_code] {
     for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise"})
       if (cmd->count(flag) > 0) a->given.insert(flag);

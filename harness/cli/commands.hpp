@@ -12,5 +12,7 @@ void setup_info(CLI::App& app, int* exit_code);
 void setup_run(CLI::App& app, int* exit_code);
 void setup_validate(CLI::App& app, int* exit_code);
 void setup_replay(CLI::App& app, int* exit_code);
+void setup_compare(CLI::App& app, int* exit_code);
+void setup_report(CLI::App& app, int* exit_code);
 
 }  // namespace dsbench::cli

@@ -8,7 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"dsbench: conformance and benchmarks for DeepSeek-V3 operators (FP8 GEMM, MLA decode, MoE, "
                "all-to-all) on CPUs and accelerators.\nExit codes: 0 all passed or not supported, 1 a result "
-               "was incorrect or errored, 2 usage or configuration error."};
+               "was incorrect or errored (compare: a regression), 2 usage or configuration error."};
   app.require_subcommand(1);
   int exit_code = 0;
   dsbench::cli::setup_list(app, &exit_code);
@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   dsbench::cli::setup_run(app, &exit_code);
   dsbench::cli::setup_validate(app, &exit_code);
   dsbench::cli::setup_replay(app, &exit_code);
+  dsbench::cli::setup_compare(app, &exit_code);
+  dsbench::cli::setup_report(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

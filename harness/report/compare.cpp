@@ -169,6 +169,7 @@ CompareResult compare_scorecards(const Scorecard& base, const Scorecard& next, c
     ++out.verdicts[row.verdict];
     if (!row.regressions.empty()) ++out.regressions;
   }
+  out.suite = suite_shift(out.rows, o);
   return out;
 }
 

@@ -41,6 +41,16 @@ struct RowComparison {
   std::string new_disposition() const;
 };
 
+// All timed results together: the median of their log-ratios with a bootstrap-over-results
+// interval. One run per side cannot show run-to-run noise, but many results can: `spread` (robust
+// SD of the log-ratios) is the machine's run-to-run noise when the code is identical, and a
+// suite-wide shift (a compiler flag, a throttled device) is caught even when each result is noisy.
+struct SuiteShift {
+  int results = 0;       // timed results with enough samples on both sides
+  double spread = 0;     // 1.4826 * MAD of the log-ratios (0.05 ~ 5%)
+  TimingVerdict verdict; // verdict.estimate.ratio/lo/hi over results; "noisy" below 5 results
+};
+
 struct CompareResult {
   std::string base_path, new_path;
   std::string base_about, new_about;     // path (suite, backend, date, commit)
@@ -48,8 +58,10 @@ struct CompareResult {
   std::vector<RowComparison> rows;       // base order, then new-only rows
   std::map<std::string, int> verdicts;   // count per verdict
   int regressions = 0;                   // rows with at least one regression
+  SuiteShift suite;                      // a suite-wide "slower" is a regression too
   CompareOptions options;
-  int exit_code() const { return regressions > 0 ? 1 : 0; }
+  bool suite_slower() const { return suite.verdict.verdict == "slower"; }
+  int exit_code() const { return regressions > 0 || suite_slower() ? 1 : 0; }
 };
 
 // Throws dsbench::Error (exit 2) when the cards share no (case, kernel, device).
@@ -60,6 +72,9 @@ double threshold_for(const CompareOptions& opts, const std::string& op, const st
 
 // "0.05" or "5%" -> 0.05; throws Error naming `what` for anything else or a value outside [0, 10].
 double parse_fraction(const std::string& text, const std::string& what);
+
+// The suite-wide shift over rows that have a timing estimate (compare_suite.cpp).
+SuiteShift suite_shift(const std::vector<RowComparison>& rows, const CompareOptions& opts);
 
 // Differences between two runs' contexts that make timings not like for like (compare_env.cpp).
 std::vector<std::string> environment_differences(const nlohmann::json& base_card, const nlohmann::json& new_card);

@@ -36,6 +36,25 @@ std::string counts_line(const CompareResult& r) {
   return s;
 }
 
+std::string suite_line(const CompareResult& r) {
+  const SuiteShift& s = r.suite;
+  const RatioEstimate& e = s.verdict.estimate;
+  if (s.results == 0) return "all results together: no timed results to compare";
+  return "all " + std::to_string(s.results) + " timed results together: median " + fmt("x%.3f", e.ratio) + " [" +
+         fmt("x%.3f", e.lo) + ", " + fmt("x%.3f", e.hi) + "] " + s.verdict.verdict +
+         (s.verdict.why.empty() ? "" : " (" + s.verdict.why + ")") + "; run-to-run spread " +
+         fmt("%.1f", s.spread * 100) + "%";
+}
+
+// Identical code on this machine scatters results by about `spread`; a floor below it invites false verdicts.
+std::string spread_warning(const CompareResult& r) {
+  if (r.suite.results < r.options.stats.min_samples || r.suite.spread <= std::log1p(r.options.stats.noise_floor)) return "";
+  return "results scattered by " + fmt("%.1f", r.suite.spread * 100) + "% between the runs (robust SD of their ratios), "
+         "more than the " + fmt("%.3g", r.options.stats.noise_floor * 100) + "% noise floor: if the code is the same, this "
+         "machine's run-to-run noise is larger than assumed and single-result verdicts may be noise (raise "
+         "--noise-floor, or compare on a quieter machine)";
+}
+
 bool interesting(const RowComparison& row) {
   return row.verdict != "same" || !row.notes.empty() || !row.flags.empty() || !row.regressions.empty();
 }
@@ -69,21 +88,26 @@ void print_compare_text(std::ostream& os, const CompareResult& r, bool only_chan
     for (const auto& n : row.notes) os << "    note: " << n << "\n";
     for (const auto& f : row.flags) os << "    ! " << f << "\n";
   }
-  os << "\n" << counts_line(r) << "\n";
-  if (r.regressions == 0) {
+  os << "\n" << counts_line(r) << "\n" << suite_line(r) << (r.suite_slower() ? "  REGRESSION" : "") << "\n";
+  if (const std::string w = spread_warning(r); !w.empty()) os << "! " << w << "\n";
+  if (r.exit_code() == 0) {
     os << "verdict: no regressions (exit 0)\n";
     return;
   }
-  os << "verdict: " << r.regressions << " regression(s) (exit 1):\n";
+  os << "verdict: " << r.regressions + (r.suite_slower() ? 1 : 0) << " regression(s) (exit 1):\n";
+  if (r.suite_slower()) os << "  the suite as a whole is slower: " << suite_line(r) << "\n";
   for (const RowComparison& row : r.rows)
     for (const auto& g : row.regressions) os << "  " << row.key << ": " << g << "\n";
 }
 
 std::string compare_markdown(const CompareResult& r) {
   std::string md = "## dsbench compare: ";
-  md += r.regressions == 0 ? "no regressions\n\n" : std::to_string(r.regressions) + " regression(s)\n\n";
+  const int n = r.regressions + (r.suite_slower() ? 1 : 0);
+  md += n == 0 ? "no regressions\n\n" : std::to_string(n) + " regression(s)\n\n";
   md += "- base: " + md_escape(r.base_about) + "\n- new: " + md_escape(r.new_about) + "\n- " +
-        md_escape(settings_line(r)) + "\n- " + md_escape(counts_line(r)) + "\n";
+        md_escape(settings_line(r)) + "\n- " + md_escape(counts_line(r)) + "\n- " +
+        (r.suite_slower() ? "**" + md_escape(suite_line(r)) + "** ❌" : md_escape(suite_line(r))) + "\n";
+  if (const std::string w = spread_warning(r); !w.empty()) md += "- ⚠ " + md_escape(w) + "\n";
   for (const auto& e : r.environment) md += "- **not like for like:** " + md_escape(e) + "\n";
   auto table = [&](bool regressions_only) {
     std::string t = "\n| case | kernel | dev | base ms | new ms | new/base [interval] | verdict | details |\n"
@@ -119,7 +143,11 @@ nlohmann::json compare_json(const CompareResult& r) {
     rows.push_back(j);
   }
   const CompareOptions& o = r.options;
+  const RatioEstimate& se = r.suite.verdict.estimate;
+  const nlohmann::json suite = {{"results", r.suite.results}, {"spread", r.suite.spread}, {"verdict", r.suite.verdict.verdict},
+                                {"why", r.suite.verdict.why}, {"ratio", se.ratio}, {"lo", se.lo}, {"hi", se.hi}};
   return {{"base", r.base_path}, {"new", r.new_path}, {"environment", r.environment}, {"verdicts", r.verdicts},
+          {"suite", suite}, {"warning", spread_warning(r)},
           {"regressions", r.regressions}, {"exit_code", r.exit_code()},
           {"options", {{"threshold", o.threshold}, {"confidence", o.stats.confidence}, {"noise_floor", o.stats.noise_floor},
                        {"min_samples", o.stats.min_samples}, {"bootstrap", o.stats.bootstrap},

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""End-to-end tests of `dsbench compare` and `dsbench report` on real runs.
+
+Usage: compare_e2e_test.py <dsbench> <slowed_run> <repo-root>
+
+1. Two ordinary smoke runs (same binary, same machine) must compare with exit 0 in both orders,
+   every result "same" (none slower or faster).
+2. A run whose kernels all take 20% longer (slowed_run: the real harness over a CPU backend whose
+   kernels spin for 20% of their own duration) must compare with exit 1, name the regressed
+   results, and none may come out "faster". Its --junit and --format markdown outputs are checked.
+3. Bad input (another major version, truncated, hand-edited, no overlap, empty, missing, usage
+   errors) must give exit 2 and a message naming the file and field, never a verdict.
+
+Per-result timing verdicts need a machine whose run-to-run noise is below compare's noise floor (3%):
+ctest runs this test alone (RUN_SERIAL) with OMP_NUM_THREADS=1. The identical-run comparison itself
+measures that noise (the suite "spread": robust SD of the per-result ratios). When it exceeds the
+floor (a shared VM whose neighbours come and go: 5-10% was measured on the 2-core development VM),
+no single-run method can call every result "same" without also missing real slowdowns, so the
+per-result assertions of 1 are reported but not enforced and the script exits 77 (ctest: skipped)
+after checking everything else: the suite-wide verdicts (identical runs never "slower"; the 20%
+slowdown "slower" and exit 1) and all of 3. Prints PASS/FAIL lines and `N passed, M failed`.
+"""
+
+import json
+import math
+import re
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+DSBENCH, SLOWED, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
+RUN_ARGS = ["--suite", "smoke", "--seed", "7", "--reps", "10", "--budget", "0.3"]
+NOISE_FLOOR = 0.03  # compare's default --noise-floor
+passed = failed = 0
+
+
+def check(name, ok, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("PASS " + name, flush=True)
+    else:
+        failed += 1
+        print("FAIL %s: %s" % (name, " ".join(str(why).split())[:1500]), flush=True)
+    return ok
+
+
+def dsbench(*args):
+    return subprocess.run([DSBENCH] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def compare(a, b, name):
+    """dsbench compare a b; returns (process, {key: verdict}, suite dict)."""
+    path = os.path.join(TMP, "cmp-%s.json" % name)
+    p = dsbench("compare", a, b, "--json", path)
+    if not os.path.exists(path):
+        return p, {}, {}
+    doc = json.load(open(path))
+    return p, {r["key"]: r["verdict"] for r in doc["rows"]}, doc["suite"]
+
+
+def count(d, v):
+    return sum(1 for x in d.values() if x == v)
+
+
+def bad_input_checks(tmp, base):
+    doc = json.load(open(base))
+    text = open(base).read()
+
+    def write(name, content):
+        p = os.path.join(tmp, name)
+        with open(p, "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        return p
+
+    def refused(name, path, *parts, args=None):
+        p = dsbench(*(args or ["compare", base, path]))
+        out = p.stdout + p.stderr
+        check("bad input: %s exits 2" % name, p.returncode == 2, "rc=%d: %s" % (p.returncode, out[-600:]))
+        check("bad input: %s says why" % name, all(x in out for x in parts), "wanted %s in: %s" % (parts, out[-600:]))
+        check("bad input: %s gives no verdict" % name, "verdict:" not in p.stdout, p.stdout[-300:])
+
+    v2 = dict(doc, schema_version="2.0.0")
+    refused("other major version", write("v2.json", v2), "v2.json: /schema_version", "major version 2")
+    refused("truncated file", write("cut.json", text[: len(text) // 2]), "cut.json: not valid JSON", "truncated?")
+    edited = json.loads(text)
+    edited["results"][1]["timing"]["median_ms"] = edited["results"][1]["timing"]["median_ms"] * 0.5
+    refused("edited median", write("edited.json", edited), "edited.json: /results/1/timing/median_ms", "edited by hand")
+    broken = json.loads(text)
+    broken["results"][0]["disposition"] = "great"
+    refused("schema violation", write("broken.json", broken), "broken.json", "/results/0/disposition")
+    other = json.loads(text)
+    for r in other["results"]:
+        r["case_id"] = "other_op/" + r["case_id"]
+    refused("no overlapping results", write("other.json", other), "no overlapping results")
+    empty = os.path.join(tmp, "empty.json")
+    p = dsbench("run", "--suite", os.path.join(tmp, "no-such-suite.json"), "--out", empty)
+    check("a run that cannot start writes an empty scorecard", p.returncode == 2 and os.path.exists(empty), p.stderr)
+    refused("empty scorecard", empty, "empty.json: /results: empty", "no-such-suite")
+    refused("missing file", os.path.join(tmp, "absent.json"), "absent.json: cannot be opened")
+    refused("missing argument", None, "new", args=["compare", base])
+    refused("bad threshold", None, "--threshold", "\"abc\"", args=["compare", base, base, "--threshold", "abc"])
+    refused("report of a truncated card", None, "cut.json", args=["report", base, os.path.join(tmp, "cut.json"),
+                                                                    "--out", os.path.join(tmp, "x.html")])
+    refused("report with a bad price", None, "--price", args=["report", base, "--price", "cpu=free",
+                                                                "--out", os.path.join(tmp, "x.html")])
+
+
+TMP = tempfile.mkdtemp(prefix="dsbench-compare-e2e-")
+
+
+def main():
+    tmp = TMP
+    base, again, slowed = (os.path.join(tmp, n) for n in ("base.json", "again.json", "slowed.json"))
+    t0 = time.monotonic()
+    for out in (base, again):
+        p = subprocess.run([DSBENCH, "run", "--backend", "cpu"] + RUN_ARGS + ["--out", out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        check("smoke run -> %s" % os.path.basename(out), p.returncode == 0, p.stderr[-500:])
+    junit = os.path.join(tmp, "slowed.xml")
+    p = subprocess.run([SLOWED] + RUN_ARGS + ["--slowdown", "0.2", "--out", slowed, "--junit", junit, "--format", "markdown"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    check("slowed run", p.returncode == 0, p.stderr[-500:])
+    print("three suite runs took %.0f s" % (time.monotonic() - t0))
+
+    # The CI outputs of a run (the same code `dsbench run --junit --format markdown` calls).
+    check("--format markdown puts the summary on stdout", p.stdout.startswith("## dsbench run: smoke on cpu"), p.stdout[:300])
+    check("--format markdown moves the live output to stderr", re.search(r"slowed_run: \d+ results", p.stderr) is not None,
+          p.stderr[-300:])
+    try:
+        cases = ET.parse(junit).getroot().findall(".//testcase")
+        check("--junit: one testcase per result", len(cases) == len(json.load(open(slowed))["results"]), len(cases))
+    except (ET.ParseError, OSError) as e:
+        check("--junit writes parseable XML", False, e)
+
+    quiet = True
+    for a, b, name in ((base, again, "base-vs-again"), (again, base, "again-vs-base")):
+        p, v, suite = compare(a, b, name)
+        summary = "rc=%d, %d same, %d noisy, %d slower, %d faster; suite %s x%.3f, spread %.1f%%" % (
+            p.returncode, count(v, "same"), count(v, "noisy"), count(v, "slower"), count(v, "faster"),
+            suite.get("verdict"), suite.get("ratio", 0), 100 * suite.get("spread", 0))
+        print("identical runs, %s: %s" % (name, summary))
+        check("identical runs (%s): the suite as a whole is not slower or faster" % name,
+              suite.get("verdict") in ("same", "noisy"), summary)
+        if suite.get("spread", 1) > math.log1p(NOISE_FLOOR):
+            quiet = False
+            continue
+        check("identical runs (%s) exit 0" % name, p.returncode == 0, summary + p.stdout[-1500:])
+        check("identical runs (%s): every result same" % name, v and count(v, "same") == len(v), summary + p.stdout[-1500:])
+
+    p, v, suite = compare(base, slowed, "slowed")
+    summary = "rc=%d, %d slower, %d noisy, %d same, %d faster; suite %s x%.3f" % (
+        p.returncode, count(v, "slower"), count(v, "noisy"), count(v, "same"), count(v, "faster"),
+        suite.get("verdict"), suite.get("ratio", 0))
+    print("20%% slowdown: %s" % summary)
+    check("20% slowdown exits 1", p.returncode == 1, summary + p.stdout[-1500:])
+    check("20% slowdown: the suite as a whole is slower", suite.get("verdict") == "slower", summary)
+    regressed = [k for k, x in v.items() if x == "slower"]
+    check("20% slowdown names the regressed results", all(k in p.stdout for k in regressed) and
+          "the suite as a whole is slower" in p.stdout, p.stdout[-800:])
+    if quiet:
+        check("20% slowdown: most results slower, none faster or same",
+              count(v, "slower") >= 0.75 * len(v) and count(v, "faster") == 0 and count(v, "same") == 0, summary)
+
+    p = dsbench("compare", base, slowed, "--format", "markdown")
+    check("compare --format markdown", p.stdout.startswith("## dsbench compare: ") and "### Regressions" in p.stdout,
+          p.stdout[:300])
+    html = os.path.join(tmp, "report.html")
+    p = dsbench("report", base, again, slowed, "--out", html, "--price", "cpu=0.8")
+    check("report of three cards", p.returncode == 0 and os.path.getsize(html) > 10000, p.stderr)
+
+    bad_input_checks(tmp, base)
+    print("%d passed, %d failed" % (passed, failed))
+    if failed:
+        print("files kept in " + tmp)
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    if not quiet:
+        print("SKIPPED the per-result assertions: identical runs scattered by more than the %.0f%% noise floor on "
+              "this machine (see the spread above); everything else passed" % (100 * NOISE_FLOOR))
+        return 77
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
