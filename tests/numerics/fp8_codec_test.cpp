@@ -63,7 +63,7 @@ std::string hex(uint32_t v) {
 class Fp8Codec : public ::testing::TestWithParam<Fp8Case> {
  protected:
   const Fp8Case& c() const { return GetParam(); }
-  const Fp8Format& fmt() const { return fp8_format(c().dtype); }
+  Fp8Format fmt() const { return fp8_format(c().dtype); }
   float decode(uint8_t code) const { return fp8_decode(code, c().dtype); }
   uint8_t encode(float x) const { return fp8_encode(x, c().dtype); }
   const uint32_t* golden_decode() const { return g::kFp8DecodeBits[c().dtype - DSB_DTYPE_E4M3FN]; }

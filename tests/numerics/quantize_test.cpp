@@ -65,7 +65,7 @@ const RecipeCase kRecipes[] = {
 class QuantizeRecipe : public ::testing::TestWithParam<RecipeCase> {
  protected:
   QuantRecipe recipe() const { return QuantRecipe{GetParam().fp8, GetParam().ue8m0}; }
-  const Fp8Format& fmt() const { return fp8_format(GetParam().fp8); }
+  Fp8Format fmt() const { return fp8_format(GetParam().fp8); }
 
   // Checks every element of q against x for the block scale s: within half an FP8 ulp (times s) of
   // the input, plus one float32 rounding of x / s; with UE8M0 scales nothing reaches beyond max.

@@ -9,8 +9,13 @@
 
 namespace dsbench {
 
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+DSB_HD uint32_t f32_bits(float x) { return __float_as_uint(x); }
+DSB_HD float f32_from_bits(uint32_t u) { return __uint_as_float(u); }
+#else
 DSB_HD uint32_t f32_bits(float x) { uint32_t u; std::memcpy(&u, &x, 4); return u; }
 DSB_HD float f32_from_bits(uint32_t u) { float x; std::memcpy(&x, &u, 4); return x; }
+#endif
 
 DSB_HD float bf16_to_f32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
 

@@ -26,12 +26,13 @@ constexpr Fp8Format kE5M2{5, 2, 15, false, true, 0x7b, 0x7e, 57344.0f};
 constexpr Fp8Format kE4M3FNUZ{4, 3, 8, true, false, 0x7f, 0x80, 240.0f};
 constexpr Fp8Format kE5M2FNUZ{5, 2, 16, true, false, 0x7f, 0x80, 57344.0f};
 
-// The format of an FP8 dtype; E4M3FN for anything else (callers validate dtypes first).
-DSB_HD const Fp8Format& fp8_format(dsb_dtype t) {
-  return t == DSB_DTYPE_E5M2 ? kE5M2
-       : t == DSB_DTYPE_E4M3FNUZ ? kE4M3FNUZ
-       : t == DSB_DTYPE_E5M2FNUZ ? kE5M2FNUZ
-       : kE4M3FN;
+// The format of an FP8 dtype; E4M3FN for anything else (callers validate dtypes first). Returned by
+// value: device code cannot refer to the host constants above.
+DSB_HD Fp8Format fp8_format(dsb_dtype t) {
+  if (t == DSB_DTYPE_E5M2) return Fp8Format{5, 2, 15, false, true, 0x7b, 0x7e, 57344.0f};
+  if (t == DSB_DTYPE_E4M3FNUZ) return Fp8Format{4, 3, 8, true, false, 0x7f, 0x80, 240.0f};
+  if (t == DSB_DTYPE_E5M2FNUZ) return Fp8Format{5, 2, 16, true, false, 0x7f, 0x80, 57344.0f};
+  return Fp8Format{4, 3, 7, false, false, 0x7e, 0x7f, 448.0f};
 }
 
 DSB_HD float fp8_decode(uint8_t code, const Fp8Format& f) {
