@@ -9,6 +9,7 @@ const std::vector<std::unique_ptr<OpDriver>>& drivers() {
     v.push_back(make_gemm_fp8_blockscaled_driver());
     v.push_back(make_gemm_fp8_grouped_contiguous_driver());
     v.push_back(make_gemm_fp8_grouped_masked_driver());
+    v.push_back(make_mla_decode_driver());
     return v;
   }();
   return list;

@@ -1,6 +1,7 @@
 #include "harness/runner.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <new>
@@ -88,9 +89,13 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
     const Support sup = kernel.supports(params.data(), device);
     if (!sup.ok) return fail("not_supported", sup.reason);
     if (is_reference_kernel(kernel) && problem.flops() > opts.max_reference_gflop * 1e9)
-      return fail("skipped", "the FP64 reference kernel is not run above " + std::to_string(opts.max_reference_gflop) +
-                             " GFLOP (this case: " + std::to_string(problem.flops() / 1e9) +
-                             "); raise --max-reference-gflop to run it");
+    {
+      char why[200];
+      std::snprintf(why, sizeof why,
+                    "the FP64 reference kernel is not run above %g GFLOP (this case: %.1f); raise --max-reference-gflop to run it",
+                    opts.max_reference_gflop, problem.flops() / 1e9);
+      return fail("skipped", why);
+    }
 
     // Device memory for every tensor and the workspace; poisoned outputs so unwritten elements fail.
     std::map<std::string, std::unique_ptr<Buffer>> buffers;

@@ -6,11 +6,16 @@ MLA+MoE models become new config files rather than new code.
   python3 tools/gen_suites.py --check    # exit 1 if a committed suite differs from its config
 
 GEMM shapes follow ../shared/DEEPSEEK.md §3: each (N, K) is derived from the config's dimensions.
-Grouped row counts are uneven, drawn from a seeded generator so the suite is reproducible."""
+Grouped row counts are uneven, drawn from a seeded generator so the suite is reproducible.
+MLA decode (§4) takes its dims (kv_lora_rank + qk_rope_head_dim, kv_lora_rank), heads (num_heads / TP)
+and softmax scale (YaRN-adjusted) from the config; a config with "mla_correctness" also yields
+suites/mla-correctness.json, FlashMLA's test grid at those dims."""
 import argparse
 import json
+import math
 import pathlib
 import random
+import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -35,6 +40,127 @@ def uneven_rows(rng, groups, mean, spread, lo, hi):
     return [max(lo, min(hi, int(round(mean * rng.uniform(1 - spread, 1 + spread))))) for _ in range(groups)]
 
 
+def mla_dims(c):
+    """(d_qk, d_v) of absorbed MLA decode: each cached key is the latent plus the RoPE dims, the value
+    its latent part."""
+    return c["kv_lora_rank"] + c["qk_rope_head_dim"], c["kv_lora_rank"]
+
+
+def mla_softmax_scale(c):
+    """The model's attention scale: (qk_nope_head_dim + qk_rope_head_dim)^-0.5, times mscale^2 under
+    YaRN (mscale = 0.1 * mscale_all_dim * ln(factor) + 1), as DeepSeek-V3's attention computes it."""
+    scale = (c["qk_nope_head_dim"] + c["qk_rope_head_dim"]) ** -0.5
+    rs = c.get("rope_scaling") or {}
+    if rs.get("type") == "yarn" and rs.get("mscale_all_dim"):
+        mscale = 0.1 * rs["mscale_all_dim"] * math.log(rs["factor"]) + 1.0
+        scale *= mscale * mscale
+    return round(scale, 9)
+
+
+def varlen(rng, b, mean, lo):
+    """FlashMLA's test lengths: N(mean, mean/2) per sequence, at least lo."""
+    return [max(lo, int(round(rng.normalvariate(mean, mean / 2)))) for _ in range(b)]
+
+
+def mla_case(c, tag, b, s_q, h_q, seqlen, causal, scale, fp8=False):
+    d_qk, d_v = mla_dims(c)
+    params = {"b": b, "s_q": s_q, "h_q": h_q, "d_qk": d_qk, "d_v": d_v,
+              "page_block_size": c["suite"]["mla"]["page_block_size"], "seqlen": seqlen,
+              "softmax_scale": scale, "causal": causal}
+    if fp8:
+        params["kv_dtype"] = "e4m3fn"
+    return {"id": f"mla_decode/{tag}", "op": "mla_decode", "params": params}
+
+
+def mla_model_cases(c):
+    """The decode grid: b x h_q (num_heads / TP) x s_q x mean length, varlen, the model's scale; the
+    same lengths for every h_q and s_q of one (b, mean length)."""
+    m = c["suite"]["mla"]
+    rng = random.Random(c["suite"]["seed"] + 1)
+    scale = mla_softmax_scale(c)
+    lengths = {(b, sk): varlen(rng, b, sk, max(m["s_q"])) for b in m["b"] for sk in m["s_k"]}
+    cases = []
+    for b in m["b"]:
+        for tp in m["tp"]:
+            for s_q in m["s_q"]:
+                for sk in m["s_k"]:
+                    h_q = c["num_heads"] // tp
+                    cases.append(mla_case(c, f"b{b}_sq{s_q}_hq{h_q}_sk{sk}_varlen", b, s_q, h_q, lengths[(b, sk)],
+                                          m["causal"], scale))
+    f = m["fp8"]
+    for b in f["b"]:
+        for tp in f["tp"]:
+            for s_q in f["s_q"]:
+                for sk in f["s_k"]:
+                    h_q = c["num_heads"] // tp
+                    lens = lengths.get((b, sk)) or varlen(rng, b, sk, max(m["s_q"]))
+                    cases.append(mla_case(c, f"b{b}_sq{s_q}_hq{h_q}_sk{sk}_varlen_fp8", b, s_q, h_q, lens,
+                                          m["causal"], scale, fp8=True))
+    return cases
+
+
+# FlashMLA's correctness grid (tests/test_flash_mla.py): odd sizes (s_k 20, 140; h_q 1, 3, 63) catch
+# tail bugs. Heads 3, 63 and 128 use the model's scale (peaky weights), the others d_qk^-0.5 (flat).
+MLA_GRID = {"b": [1, 2, 6, 64], "s_q": [1, 2, 4], "s_k": [20, 140, 4096], "h_q": [1, 3, 16, 63, 64, 128]}
+MLA_MODEL_SCALE_HEADS = {3, 63, 128}
+MLA_FP8_GRID = {"b": [2, 64], "s_q": [1, 2], "s_k": [20, 140, 4096], "h_q": [3, 16, 128]}
+MLA_ZERO_GRID = {"b": [2, 6, 64], "s_q": [1, 4], "s_k": [20, 4096], "h_q": [16, 128]}
+
+
+def mla_correctness_suite(c):
+    d_qk, _ = mla_dims(c)
+    rng = random.Random(c["suite"]["seed"] + 2)
+    model_scale, flat_scale = mla_softmax_scale(c), round(d_qk ** -0.5, 9)
+    lengths = {(b, sk): varlen(rng, b, sk, 1) for b in MLA_GRID["b"] for sk in MLA_GRID["s_k"]}
+
+    def grid(g, fp8):
+        out = []
+        for b in g["b"]:
+            for s_q in g["s_q"]:
+                for sk in g["s_k"]:
+                    for h_q in g["h_q"]:
+                        scale = model_scale if h_q in MLA_MODEL_SCALE_HEADS else flat_scale
+                        for var in (False, True):
+                            lens = [max(s_q, x) for x in lengths[(b, sk)]] if var else sk
+                            for causal in (False, True):
+                                tag = f"b{b}_sq{s_q}_hq{h_q}_sk{sk}" + ("_varlen" if var else "") + \
+                                      ("_causal" if causal else "") + ("_fp8" if fp8 else "")
+                                out.append(mla_case(c, tag, b, s_q, h_q, lens, causal, scale, fp8))
+        return out
+
+    cases = grid(MLA_GRID, False) + grid(MLA_FP8_GRID, True)
+    # Zero-length sequences (every third), and under causal MTP ones shorter than s_q (every fifth),
+    # whose first queries see no key: out 0, lse +inf.
+    for b in MLA_ZERO_GRID["b"]:
+        for s_q in MLA_ZERO_GRID["s_q"]:
+            for sk in MLA_ZERO_GRID["s_k"]:
+                for h_q in MLA_ZERO_GRID["h_q"]:
+                    lens = [0 if i % 3 == 1 else (s_q // 2 if i % 5 == 3 else x)
+                            for i, x in enumerate(lengths[(b, sk)])]
+                    scale = model_scale if h_q in MLA_MODEL_SCALE_HEADS else flat_scale
+                    for causal in (False, True):
+                        cases.append(mla_case(c, f"b{b}_sq{s_q}_hq{h_q}_sk{sk}_zeros" + ("_causal" if causal else ""),
+                                              b, s_q, h_q, lens, causal, scale))
+    cases.append(mla_case(c, "b1_sq4_hq16_sk0_causal", 1, 4, 16, [0], True, flat_scale))
+    return {
+        "name": "mla-correctness",
+        "description": "MLA decode correctness grid (FlashMLA's test shapes: b, s_q, s_k, h_q, varlen, causal; zero-length "
+                       f"sequences; FP8 cache) at the MLA dims of configs/{c['name']}.json, generated by "
+                       "tools/gen_suites.py; do not edit by hand. Run it with --kernel '*optimized' --verify-only: "
+                       "large cases are checked by sampling.",
+        "generated_from": f"configs/{c['name']}.json",
+        "defaults": {"timing": {"warmup": 0, "min_reps": 1, "max_reps": 1}},
+        "cases": cases,
+    }
+
+
+def dumps(suite):
+    """json.dumps with indent 2, but a list of numbers stays on one line."""
+    text = json.dumps(suite, indent=2)
+    return re.sub(r"\[\s+([-0-9., \n]+?)\s+\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
+
+
 def model_suite(c):
     s = c["suite"]
     rng = random.Random(s["seed"])
@@ -57,10 +183,13 @@ def model_suite(c):
                           "op": "gemm_fp8_grouped_masked",
                           "params": {"num_groups": g["num_groups"], "m_max": g["m_max"], "masked_m": rows,
                                      "n": n, "k": k}})
+    if "mla" in s:
+        cases += mla_model_cases(c)
     return {
         "name": c["name"],
-        "description": f"{c['name']} FP8 GEMM shapes (dense, grouped contiguous, grouped masked), generated by "
-                       f"tools/gen_suites.py from configs/{c['name']}.json; do not edit by hand.",
+        "description": f"{c['name']} FP8 GEMM shapes (dense, grouped contiguous, grouped masked) and MLA decode "
+                       f"(BF16 and FP8 caches), generated by tools/gen_suites.py from configs/{c['name']}.json; do not "
+                       "edit by hand.",
         "generated_from": f"configs/{c['name']}.json",
         "defaults": {"timing": {"min_reps": 3, "budget_s": 2.0}},
         "cases": cases,
@@ -72,10 +201,18 @@ def main():
     ap.add_argument("--check", action="store_true", help="compare instead of writing")
     args = ap.parse_args()
     stale = checked = 0
+    outputs = []
     for cfg_path in sorted((ROOT / "configs").glob("*.json")):
         cfg = json.loads(cfg_path.read_text())
-        text = json.dumps(model_suite(cfg), indent=2) + "\n"
-        out = ROOT / "suites" / f"{cfg['name']}.json"
+        outputs.append((f"{cfg['name']}.json", model_suite(cfg)))
+        if cfg["suite"].get("mla_correctness"):
+            outputs.append(("mla-correctness.json", mla_correctness_suite(cfg)))
+    names = [n for n, _ in outputs]
+    if len(set(names)) != len(names):
+        sys.exit("two configs generate the same suite: " + ", ".join(sorted(n for n in names if names.count(n) > 1)))
+    for name, suite in outputs:
+        text = dumps(suite)
+        out = ROOT / "suites" / name
         if args.check:
             checked += 1
             ok = out.exists() and out.read_text() == text
@@ -83,7 +220,7 @@ def main():
             print(f"{out.relative_to(ROOT)}: {'up to date' if ok else 'STALE: run python3 tools/gen_suites.py'}")
         else:
             out.write_text(text)
-            print(f"wrote {out.relative_to(ROOT)} ({len(json.loads(text)['cases'])} cases)")
+            print(f"wrote {out.relative_to(ROOT)} ({len(suite['cases'])} cases)")
     if args.check:
         print(f"{checked - stale} passed, {stale} failed")
     return 1 if stale else 0

@@ -3,6 +3,7 @@
 #include "dsbench/kernel.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
+#include "kernels/cpu/mla_decode_cpu.hpp"
 #include "reference/gemm_fp8_reference.hpp"
 
 namespace dsbench::cpu {
@@ -43,11 +44,13 @@ const HostKernel<MaskP, run_reference<MaskP, ref::gemm_fp8_grouped_masked>> kGem
 const HostKernel<DenseP, gemm_fp8_blockscaled_optimized> kGemmOpt("optimized");
 const HostKernel<ContP, gemm_fp8_grouped_contiguous_optimized> kGemmContOpt("optimized");
 const HostKernel<MaskP, gemm_fp8_grouped_masked_optimized> kGemmMaskOpt("optimized");
+const MlaDecodeKernel kMlaRef("reference", mla_decode_reference_run);
+const MlaDecodeKernel kMlaOpt("optimized", mla_decode_optimized_run, mla_decode_optimized_workspace);
 
 }  // namespace
 
 std::vector<const Kernel*> cpu_kernels() {
-  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt};
+  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt};
 }
 
 }  // namespace dsbench::cpu
