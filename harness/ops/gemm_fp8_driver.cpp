@@ -37,54 +37,66 @@ const std::map<std::string, Tolerance> kGemmTolerance = {
 const char* kCommonHelp = "n, k (k % 128 == 0), ab_dtype (e4m3fn|e5m2|e4m3fnuz|e5m2fnuz, default e4m3fn), "
                           "scale_dtype (f32|ue8m0, default f32)";
 
-class DenseDriver final : public OpDriver {
+// The three variants share everything but how rows are described: each states only that.
+template <dsb_op Op>
+class GemmDriver : public OpDriver {
  public:
-  dsb_op op() const override { return DSB_OP_GEMM_FP8_BLOCKSCALED; }
-  std::map<std::string, Tolerance> default_tolerances() const override { return kGemmTolerance; }
-  std::unique_ptr<Problem> make(const nlohmann::json& params) const override {
+  dsb_op op() const final { return Op; }
+  std::map<std::string, Tolerance> default_tolerances() const final { return kGemmTolerance; }
+  std::unique_ptr<Problem> make(const nlohmann::json& params) const final {
     ParamReader r(params);
     GemmFp8Shape s;
-    s.op = op();
-    s.m = r.integer("m", 1, kMaxDim);
+    s.op = Op;
+    read_rows(r, params, s);
     read_common(r, s);
     r.finish();
+    finish_rows(s);
     return make_gemm_fp8_problem(s);
   }
-  std::string params_help() const override { return std::string("m, ") + kCommonHelp; }
+
+ protected:
+  virtual void read_rows(ParamReader& r, const nlohmann::json& params, GemmFp8Shape& s) const = 0;
+  virtual void finish_rows(GemmFp8Shape&) const {}
 };
 
-class ContiguousDriver final : public OpDriver {
+class DenseDriver final : public GemmDriver<DSB_OP_GEMM_FP8_BLOCKSCALED> {
  public:
-  dsb_op op() const override { return DSB_OP_GEMM_FP8_GROUPED_CONTIGUOUS; }
-  std::map<std::string, Tolerance> default_tolerances() const override { return kGemmTolerance; }
-  std::unique_ptr<Problem> make(const nlohmann::json& params) const override {
-    ParamReader r(params);
-    GemmFp8Shape s;
-    s.op = op();
-    s.num_groups = static_cast<int32_t>(r.integer("num_groups", 1, 4096));
-    s.group_rows = r.per_group("m_per_group", s.num_groups, 0, kMaxDim);
-    s.alignment = r.integer_or("alignment", DSB_FP8_BLOCK, 1, 4096);
-    read_common(r, s);
-    r.finish();
-    s.m = 0;
-    for (int64_t rows : s.group_rows) s.m += (rows + s.alignment - 1) / s.alignment * s.alignment;
-    if (s.m == 0) DSB_THROW("params.m_per_group: every group is empty");
-    return make_gemm_fp8_problem(s);
+  std::string params_help() const override { return std::string("m, ") + kCommonHelp; }
+
+ protected:
+  void read_rows(ParamReader& r, const nlohmann::json&, GemmFp8Shape& s) const override {
+    s.m = r.integer("m", 1, kMaxDim);
   }
+};
+
+class ContiguousDriver final : public GemmDriver<DSB_OP_GEMM_FP8_GROUPED_CONTIGUOUS> {
+ public:
   std::string params_help() const override {
     return std::string("num_groups, m_per_group (int or list; rows padded to alignment, default 128, with "
                        "m_indices = -1), ") + kCommonHelp;
   }
+
+ protected:
+  void read_rows(ParamReader& r, const nlohmann::json&, GemmFp8Shape& s) const override {
+    s.num_groups = static_cast<int32_t>(r.integer("num_groups", 1, 4096));
+    s.group_rows = r.per_group("m_per_group", s.num_groups, 0, kMaxDim);
+    s.alignment = r.integer_or("alignment", DSB_FP8_BLOCK, 1, 4096);
+  }
+  void finish_rows(GemmFp8Shape& s) const override {
+    s.m = 0;
+    for (int64_t rows : s.group_rows) s.m += (rows + s.alignment - 1) / s.alignment * s.alignment;
+    if (s.m == 0) DSB_THROW("params.m_per_group: every group is empty");
+  }
 };
 
-class MaskedDriver final : public OpDriver {
+class MaskedDriver final : public GemmDriver<DSB_OP_GEMM_FP8_GROUPED_MASKED> {
  public:
-  dsb_op op() const override { return DSB_OP_GEMM_FP8_GROUPED_MASKED; }
-  std::map<std::string, Tolerance> default_tolerances() const override { return kGemmTolerance; }
-  std::unique_ptr<Problem> make(const nlohmann::json& params) const override {
-    ParamReader r(params);
-    GemmFp8Shape s;
-    s.op = op();
+  std::string params_help() const override {
+    return std::string("num_groups, m_max, masked_m (int or list, <= m_max), expected_m (hint), ") + kCommonHelp;
+  }
+
+ protected:
+  void read_rows(ParamReader& r, const nlohmann::json& params, GemmFp8Shape& s) const override {
     s.num_groups = static_cast<int32_t>(r.integer("num_groups", 1, 4096));
     s.m = r.integer("m_max", 1, kMaxDim);
     const nlohmann::json& mm = params.contains("masked_m") ? params.at("masked_m") : nlohmann::json();
@@ -96,12 +108,6 @@ class MaskedDriver final : public OpDriver {
     int64_t sum = 0;
     for (int64_t v : s.group_rows) sum += v;
     s.expected_m = r.integer_or("expected_m", (sum + s.num_groups - 1) / s.num_groups, 0, s.m);
-    read_common(r, s);
-    r.finish();
-    return make_gemm_fp8_problem(s);
-  }
-  std::string params_help() const override {
-    return std::string("num_groups, m_max, masked_m (int or list, <= m_max), expected_m (hint), ") + kCommonHelp;
   }
 };
 
