@@ -3,36 +3,10 @@
 // (row, key) pair over d and reduce 8 of them at once; values are multiplied in 4 x 16 (FP32) or
 // 8 x 8 (BF16, converted in registers) register blocks.
 #if defined(__x86_64__)
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <type_traits>
-
-#include <immintrin.h>
-
-#include "dsbench/numerics/bf16.hpp"
-#include "kernels/cpu/mla_decode_cpu_microkernel.hpp"
-#include "reference/mla_kv_fp8.hpp"
-
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*(), which -Wuninitialized
-// reports at every inlined use (GCC bug 105593, fixed in 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-// Register blocks live in arrays of vectors; every loop over them must unroll, or the compiler keeps
-// the arrays in memory (a store per accumulator per step).
-#define DSB_UNROLL _Pragma("GCC unroll 16")
+#include "kernels/cpu/mla_decode_cpu_simd.hpp"
 
 namespace dsbench::cpu::mla_detail {
 namespace {
-
-using ref::kMlaFp8GroupDims;
-using ref::kMlaFp8Groups;
-using ref::kMlaFp8NopeDims;
-using ref::kMlaFp8RopeDims;
-using ref::kMlaFp8RopeOffset;
 
 #define DSB_AVX2 __attribute__((target("avx2,fma")))
 
