@@ -1,7 +1,10 @@
 // Dump writes what replay reads: the same inputs, bit for bit, with dtype and shape checks.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <string>
 
 #include "harness/dump.hpp"
 #include "harness/error.hpp"
@@ -21,7 +24,10 @@ struct Fixture {
   TensorMap inputs;
   std::vector<OutputCheck> checks;
   const Kernel* kernel = nullptr;
-  fs::path dir = fs::temp_directory_path() / "dsbench_dump_test";
+  // ctest runs tests of this file in parallel processes: each needs its own folder.
+  fs::path dir = fs::temp_directory_path() /
+                 ("dsbench_dump_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
+                  "_" + std::to_string(::getpid()));
 
   Fixture() {
     fs::remove_all(dir);
