@@ -23,14 +23,18 @@ struct CompareArgs {
   std::string format = "text";
   std::string markdown_path, json_path;
   bool changes_only = false;
+  bool fixed_floor = false;
 };
 
 void add_statistics_options(CLI::App* cmd, CompareArgs* a) {
   cmd->add_option("--threshold", a->threshold, "A slowdown counts only beyond this (0.05 or 5%)")->capture_default_str();
   cmd->add_option("--op-threshold", a->op_thresholds,
                   "PATTERN=THRESHOLD for ops or cases matching the glob, e.g. 'mla_decode=8%' (repeatable; first match wins)");
-  cmd->add_option("--noise-floor", a->noise_floor, "Run-to-run variation added to every interval (0.03 or 3%)")
+  cmd->add_option("--noise-floor", a->noise_floor,
+                  "Run-to-run variation added to every interval (0.03 or 3%); raised to the noise the comparison "
+                  "measures across its results when that is larger")
       ->capture_default_str();
+  cmd->add_flag("--fixed-noise-floor", a->fixed_floor, "Never raise --noise-floor to the measured run-to-run noise");
   cmd->add_option("--confidence", a->opts.stats.confidence, "Two-sided confidence of the interval on the ratio")
       ->check(CLI::Range(0.5, 0.9999))->capture_default_str();
   cmd->add_option("--min-samples", a->opts.stats.min_samples, "Fewer timed samples on a side: 'noisy', never a verdict")
@@ -44,6 +48,7 @@ void add_statistics_options(CLI::App* cmd, CompareArgs* a) {
 void finish_options(CompareArgs& a) {
   a.opts.threshold = report::parse_fraction(a.threshold, "--threshold");
   a.opts.stats.noise_floor = report::parse_fraction(a.noise_floor, "--noise-floor");
+  a.opts.stats.measured_floor = !a.fixed_floor;
   for (const std::string& spec : a.op_thresholds) {
     const size_t eq = spec.rfind('=');
     if (eq == std::string::npos || eq == 0)

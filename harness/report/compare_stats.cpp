@@ -83,6 +83,29 @@ RatioEstimate estimate_ratio(const std::vector<double>& base_ms, const std::vect
   return e;
 }
 
+double normal_quantile(double p) {
+  DSB_REQUIRE(p > 0 && p < 1, "normal_quantile: p must lie in (0, 1)");
+  // Bisection on the exact CDF (erfc): slow by quantile standards, but called a handful of times.
+  double lo = -40, hi = 40;
+  for (int i = 0; i < 200 && hi - lo > 1e-12; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < p ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+double measured_noise_floor(double spread, int results, double confidence, double threshold, double configured) {
+  if (results < kMinResultsForSpread || !(spread > 0)) return configured;
+  // The spread is itself estimated from `results` values: take its one-sided 95% upper bound (the
+  // MAD-based SD has a relative standard error of 1.167/sqrt(n)), so that a suite whose few results
+  // happened to agree does not shrink the floor below the machine's real noise.
+  const double upper = spread * (1.0 + 1.645 * 1.167 / std::sqrt(static_cast<double>(results)));
+  const double z = normal_quantile(1.0 - (1.0 - confidence) / (2.0 * results));
+  // "slower" needs log(ratio) > log1p(threshold) + floor, so this floor keeps every result of
+  // identical code inside z * upper from a verdict; the threshold already covers part of it.
+  return std::max(configured, std::expm1(z * upper - std::log1p(threshold)));
+}
+
 TimingVerdict classify(const RatioEstimate& e, double threshold, const StatsOptions& opts) {
   TimingVerdict v{"noisy", "", e};
   const double up = 1.0 + threshold, down = 1.0 / up;

@@ -16,6 +16,8 @@ struct StatsOptions {
   double noise_floor = 0.03; // run-to-run variation one run's samples cannot show (load, clocks,
                              // placement), added in quadrature to the interval's half-width (log scale)
   int min_samples = 5;       // fewer samples on either side: "noisy", never a verdict
+  bool measured_floor = true; // raise the floor to the run-to-run noise the comparison itself measures
+                              // (see measured_noise_floor); off: --fixed-noise-floor
   uint64_t seed = 1;         // the bootstrap is deterministic: same inputs, same interval
 };
 
@@ -41,6 +43,19 @@ double percentile(std::vector<double> values, double q);
 // Requires at least one positive sample on each side; samples <= 0 are clamped to 1 ns.
 RatioEstimate estimate_ratio(const std::vector<double>& base_ms, const std::vector<double>& new_ms,
                              const StatsOptions& opts, uint64_t stream);
+
+// Standard normal quantile: z with P(Z <= z) = p, for p in (0, 1).
+double normal_quantile(double p);
+
+// The noise floor a comparison of `results` timed results supports when their log-ratios scatter by
+// `spread` (robust SD), for a row with `threshold`: the smallest floor with which a row of identical
+// code is called slower or faster only beyond z * (95% upper bound of spread), z the family-wise
+// (Bonferroni) two-sided quantile at `confidence` over all results. So identical code on a noisy
+// machine gets no false verdict anywhere in the suite (at that confidence). A fraction, like
+// StatsOptions::noise_floor, never below `configured`; `configured` when fewer than
+// kMinResultsForSpread results give the spread.
+constexpr int kMinResultsForSpread = 8;
+double measured_noise_floor(double spread, int results, double confidence, double threshold, double configured);
 
 // threshold: the fraction a slowdown must exceed (0.05 = 5%). Rules, in order:
 //   either side has fewer than min_samples       -> noisy

@@ -11,14 +11,13 @@ Usage: compare_e2e_test.py <dsbench> <slowed_run> <repo-root>
 3. Bad input (another major version, truncated, hand-edited, no overlap, empty, missing, usage
    errors) must give exit 2 and a message naming the file and field, never a verdict.
 
-Per-result timing verdicts need a machine whose run-to-run noise is below compare's noise floor (3%):
-ctest runs this test alone (RUN_SERIAL) with OMP_NUM_THREADS=1. The identical-run comparison itself
-measures that noise (the suite "spread": robust SD of the per-result ratios). When it exceeds the
-floor (a shared VM whose neighbours come and go: 5-10% was measured on the 2-core development VM),
-no single-run method can call every result "same" without also missing real slowdowns, so the
-per-result assertions of 1 are reported but not enforced and the script exits 77 (ctest: skipped)
-after checking everything else: the suite-wide verdicts (identical runs never "slower"; the 20%
-slowdown "slower" and exit 1) and all of 3. Prints PASS/FAIL lines and `N passed, M failed`.
+Identical runs are checked on every machine: exit 0 and no result "slower" or "faster". On a noisy
+machine (a shared VM whose neighbours come and go: 5-20% run-to-run scatter was measured on the
+2-core development VM) compare raises its noise floor to the scatter it measures across results, so
+results come out "noisy" instead of falsely "slower". Where the scatter is below the configured 3%
+floor ("quiet"), every result must also be "same" and the 20% slowdown must be "slower" result by
+result. ("Quiet" means compare kept its configured floor: it raises it only when the measured
+scatter could otherwise produce a false verdict.) Prints PASS/FAIL lines and `N passed, M failed`.
 """
 
 import json
@@ -35,11 +34,6 @@ import xml.etree.ElementTree as ET
 DSBENCH, SLOWED, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
 RUN_ARGS = ["--suite", "smoke", "--seed", "7", "--reps", "10", "--budget", "0.3"]
 NOISE_FLOOR = 0.03  # compare's default --noise-floor
-# Per-result timing assertions (identical runs all "same"; 20% slowdown caught on most results) are
-# enforced only under `ctest -L perf` (DSB_COMPARE_PER_RESULT=1) on a quiet machine: on the 2-vCPU CI
-# VM, sub-millisecond kernels move by ~15% between two processes while steady within each, which one
-# run per side cannot tell from a regression. Default runs report them and enforce everything else.
-ENFORCE_PER_RESULT = os.environ.get("DSB_COMPARE_PER_RESULT") == "1"
 passed = failed = 0
 
 
@@ -66,6 +60,10 @@ def compare(a, b, name):
         return p, {}, {}
     doc = json.load(open(path))
     return p, {r["key"]: r["verdict"] for r in doc["rows"]}, doc["suite"]
+
+
+def noise_floor_in_force(name):
+    return json.load(open(os.path.join(TMP, "cmp-%s.json" % name)))["options"]["noise_floor_in_force"]
 
 
 def count(d, v):
@@ -151,12 +149,16 @@ def main():
         print("identical runs, %s: %s" % (name, summary))
         check("identical runs (%s): the suite as a whole is not slower or faster" % name,
               suite.get("verdict") in ("same", "noisy"), summary)
-        if suite.get("spread", 1) > math.log1p(NOISE_FLOOR):
-            quiet = False
-        if not (quiet and ENFORCE_PER_RESULT):
-            continue
         check("identical runs (%s) exit 0" % name, p.returncode == 0, summary + p.stdout[-1500:])
-        check("identical runs (%s): every result same" % name, v and count(v, "same") == len(v), summary + p.stdout[-1500:])
+        check("identical runs (%s): no result slower or faster" % name,
+              v and count(v, "slower") == 0 and count(v, "faster") == 0, summary + p.stdout[-1500:])
+        if noise_floor_in_force(name) > NOISE_FLOOR + 1e-9:
+            quiet = False
+            check("identical runs (%s) on a noisy machine: compare says it widened the intervals" % name,
+                  "widened to the measured noise" in p.stdout, p.stdout[-800:])
+        else:
+            check("identical runs (%s) on a quiet machine: every result same" % name,
+                  count(v, "same") == len(v), summary + p.stdout[-1500:])
 
     p, v, suite = compare(base, slowed, "slowed")
     summary = "rc=%d, %d slower, %d noisy, %d same, %d faster; suite %s x%.3f" % (
@@ -168,9 +170,10 @@ def main():
     regressed = [k for k, x in v.items() if x == "slower"]
     check("20% slowdown names the regressed results", all(k in p.stdout for k in regressed) and
           "the suite as a whole is slower" in p.stdout, p.stdout[-800:])
-    if quiet and ENFORCE_PER_RESULT:
-        check("20% slowdown: most results slower, none faster or same",
-              count(v, "slower") >= 0.75 * len(v) and count(v, "faster") == 0 and count(v, "same") == 0, summary)
+    check("20% slowdown: no result faster", count(v, "faster") == 0, summary)
+    if quiet:
+        check("20% slowdown on a quiet machine: most results slower, none same",
+              count(v, "slower") >= 0.75 * len(v) and count(v, "same") == 0, summary)
 
     p = dsbench("compare", base, slowed, "--format", "markdown")
     check("compare --format markdown", p.stdout.startswith("## dsbench compare: ") and "### Regressions" in p.stdout,
@@ -185,13 +188,9 @@ def main():
         print("files kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
-    if not ENFORCE_PER_RESULT:
-        print("per-result timing assertions reported above, not enforced (ctest -L perf enforces them)")
-        return 0
     if not quiet:
-        print("SKIPPED the per-result assertions: identical runs scattered by more than the %.0f%% noise floor on "
-              "this machine (see the spread above); everything else passed" % (100 * NOISE_FLOOR))
-        return 77
+        print("this machine is noisy (spread above the %.0f%% floor): per-result verdicts were 'noisy', the "
+              "suite-wide verdicts gated" % (100 * NOISE_FLOOR))
     return 0
 
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "harness/error.hpp"
 #include "harness/report/compare_stats.hpp"
 #include "report_test_cards.hpp"
 
@@ -115,6 +116,24 @@ TEST(CompareStats, NoiseFloorWidensTheInterval) {
   EXPECT_LT(t.hi / t.lo, 1.01);
   EXPECT_GT(w.hi / w.lo, 1.2);
   EXPECT_DOUBLE_EQ(t.ratio, w.ratio);
+}
+
+TEST(CompareStats, NormalQuantileMatchesTables) {
+  EXPECT_NEAR(normal_quantile(0.5), 0.0, 1e-9);
+  EXPECT_NEAR(normal_quantile(0.975), 1.959964, 1e-6);
+  EXPECT_NEAR(normal_quantile(0.025), -1.959964, 1e-6);
+  EXPECT_NEAR(normal_quantile(1 - 0.05 / 64), 3.1628, 1e-3);
+  EXPECT_THROW(normal_quantile(0), Error);
+}
+
+TEST(CompareStats, MeasuredFloorIsFamilyWiseAndNeverBelowTheConfiguredOne) {
+  // 32 results at 95%: Bonferroni z = 3.1628 (0.05/64); a 10% spread has the upper bound
+  // 0.10 * (1 + 1.645 * 1.167 / sqrt(32)) = 0.13394; a 5% threshold covers log(1.05) of it.
+  EXPECT_NEAR(measured_noise_floor(0.10, 32, 0.95, 0.05, 0.03), std::expm1(3.1628 * 0.13394 - std::log(1.05)), 1e-3);
+  EXPECT_DOUBLE_EQ(measured_noise_floor(0.01, 32, 0.95, 0.05, 0.03), 0.03) << "a quiet machine keeps the configured floor";
+  EXPECT_DOUBLE_EQ(measured_noise_floor(0.10, kMinResultsForSpread - 1, 0.95, 0.05, 0.03), 0.03) << "too few results";
+  EXPECT_LT(measured_noise_floor(0.10, 32, 0.95, 0.20, 0.03), measured_noise_floor(0.10, 32, 0.95, 0.05, 0.03))
+      << "a wider per-op threshold already absorbs part of the noise";
 }
 
 TEST(CompareStats, IsDeterministicForAGivenSeedAndStream) {

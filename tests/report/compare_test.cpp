@@ -52,6 +52,80 @@ TEST(Compare, SlowdownIsARegressionNamingRatioIntervalAndThreshold) {
   EXPECT_DOUBLE_EQ(threshold_for(lenient, "mla_decode", "mla_decode/x"), 0.05);
 }
 
+// Two runs of identical code whose results each move by their own log-normal factor (sigma) between
+// the runs while steady within each, and optionally a slowdown of some results.
+struct Pair {
+  Scorecard base, next;
+};
+Pair drifted_pair(double sigma, uint64_t draw, double all_slower = 1.0, int three_x_row = -1) {
+  std::vector<ResultRow> base_rows, next_rows;
+  const auto drift = lognormal_samples(24, 1.0, sigma, 1000 + draw);
+  for (int i = 0; i < 24; ++i) {
+    const std::string shape = "s" + std::to_string(i);
+    base_rows.push_back(timed_row(shape, "optimized", lognormal_samples(30, 1.0 + i, 0.02, 100 * draw + i)));
+    auto moved = lognormal_samples(30, 1.0 + i, 0.02, 100 * draw + 50 + i);
+    for (double& v : moved) v *= drift[static_cast<size_t>(i)] * all_slower * (i == three_x_row ? 3.0 : 1.0);
+    next_rows.push_back(timed_row(shape, "optimized", moved));
+  }
+  return {load(card_of(base_rows), "b.json"), load(card_of(next_rows), "n.json")};
+}
+
+CompareOptions quick(bool measured) {
+  CompareOptions o;
+  o.stats.measured_floor = measured;
+  o.stats.bootstrap = 200;
+  return o;
+}
+
+// Slightly noisy (2.9% drift, under the 3% floor): the measured floor widens the intervals; false
+// verdicts stay within the family-wise 5% (at most 3 of 30 draws), and no more than the fixed floor gives.
+TEST(Compare, MeasuredFloorWidensIntervalsBelowTheConfiguredNoise) {
+  int fooled_fixed = 0, fooled_measured = 0;
+  for (uint64_t draw = 0; draw < 30; ++draw) {
+    const Pair p = drifted_pair(0.029, draw);
+    const CompareResult a = compare_scorecards(p.base, p.next, quick(false));
+    const CompareResult b = compare_scorecards(p.base, p.next, quick(true));
+    EXPECT_DOUBLE_EQ(a.noise_floor, 0.03);
+    fooled_fixed += a.verdicts.count("slower") + a.verdicts.count("faster") > 0 ? 1 : 0;
+    fooled_measured += b.verdicts.count("slower") + b.verdicts.count("faster") > 0 ? 1 : 0;
+  }
+  EXPECT_LE(fooled_measured, 3);
+  EXPECT_LE(fooled_measured, fooled_fixed);
+}
+
+// The 2-vCPU CI VM: 20% drift per result between runs of identical code. With a fixed 3% floor
+// nearly every comparison has false verdicts; by default none may, and the exit code is 0.
+TEST(Compare, OnANoisyMachineNoSingleResultGatesAndIdenticalCodePasses) {
+  int fooled_fixed = 0;
+  for (uint64_t draw = 0; draw < 30; ++draw) {
+    const Pair p = drifted_pair(0.20, draw);
+    fooled_fixed += compare_scorecards(p.base, p.next, quick(false)).exit_code();
+    const CompareResult r = compare_scorecards(p.base, p.next, quick(true));
+    EXPECT_EQ(r.verdicts.count("slower") + r.verdicts.count("faster"), 0u) << "draw " << draw;
+    EXPECT_EQ(r.exit_code(), 0) << "draw " << draw;
+    EXPECT_NE(r.suite.verdict.verdict, "slower") << "draw " << draw;
+  }
+  EXPECT_GE(fooled_fixed, 25) << "the synthetic noise must fool a fixed 3% floor";
+}
+
+TEST(Compare, OnANoisyMachineTheSuiteWideVerdictGatesAndOutliersAreNamed) {
+  const Pair p = drifted_pair(0.20, 3, 1.25, 5);
+  const CompareResult r = compare_scorecards(p.base, p.next, {});
+  const RowComparison& x = row(r, "s5", "optimized");
+  EXPECT_EQ(x.verdict, "noisy");
+  EXPECT_TRUE(mentions(x.notes, "slower beyond the measured noise")) << (x.notes.empty() ? "" : x.notes[0]);
+  EXPECT_EQ(r.suite.verdict.verdict, "slower");
+  EXPECT_EQ(r.exit_code(), 1);
+}
+
+TEST(Compare, OnAQuietMachineAResultThatGotThreeTimesSlowerIsCaught) {
+  const Pair p = drifted_pair(0.01, 7, 1.0, 5);
+  const CompareResult r = compare_scorecards(p.base, p.next, {});
+  EXPECT_EQ(row(r, "s5", "optimized").verdict, "slower");
+  EXPECT_EQ(r.regressions, 1);
+  EXPECT_EQ(r.exit_code(), 1);
+}
+
 TEST(Compare, NewAndGoneRowsAndAllowGone) {
   const auto base = load(card_of({timed_row("a", "optimized", samples(1, 1)), timed_row("old", "optimized", samples(1, 2))}), "b.json");
   const auto next = load(card_of({timed_row("a", "optimized", samples(1, 3)), timed_row("fresh", "optimized", samples(1, 4))}), "n.json");
