@@ -33,7 +33,12 @@ RunOptions options_from(const nlohmann::json& j) {
   RunOptions o;
   o.device_index = j.at("device");
   const auto& t = j.at("timing");
-  o.timing = {t.at("warmup"), t.at("min_reps"), t.at("max_reps"), t.at("budget_s"), t.at("noise"), t.at("flush_cache")};
+  o.timing.warmup = t.at("warmup");
+  o.timing.min_reps = t.at("min_reps");
+  o.timing.max_reps = t.at("max_reps");
+  o.timing.budget_s = t.at("budget_s");
+  o.timing.noise = t.at("noise");
+  o.timing.flush_cache = t.at("flush_cache");
   const auto& v = j.at("verify");
   o.verify = {v.at("full_max_macs"), v.at("sample_rows"), v.at("sample_cols"), v.at("force_full")};
   o.verify_only = j.at("verify_only");

@@ -48,6 +48,29 @@ class ParamReader {
     if (t == DSB_DTYPE_INVALID) DSB_THROW("params." + key + ": unknown dtype \"" + v.get<std::string>() + "\"");
     return t;
   }
+  double number_or(const std::string& key, double fallback, double lo, double hi) {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = at(key);
+    if (!v.is_number()) DSB_THROW("params." + key + ": expected a number, got " + v.dump());
+    const double x = v.get<double>();
+    if (!(x >= lo && x <= hi))
+      DSB_THROW("params." + key + ": " + v.dump() + " is outside [" + nlohmann::json(lo).dump() + ", " +
+                nlohmann::json(hi).dump() + "]");
+    return x;
+  }
+  // One of `allowed`, or fallback when absent.
+  std::string choice_or(const std::string& key, const std::string& fallback, const std::vector<std::string>& allowed) {
+    if (!has(key)) return fallback;
+    const nlohmann::json& v = at(key);
+    std::string list;
+    for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    if (v.is_string())
+      for (const std::string& a : allowed)
+        if (v.get<std::string>() == a) return a;
+    DSB_THROW("params." + key + ": " + v.dump() + " is not one of: " + list);
+  }
+  // The raw value (for structured fields a driver parses itself), marked as read; null when absent.
+  nlohmann::json raw(const std::string& key) { return has(key) ? at(key) : nlohmann::json(); }
   bool has(const std::string& key) const { return p_.contains(key); }
   // Call last: every field the driver did not read is an error.
   void finish() const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,9 @@ struct VerifyPolicy {
 };
 
 // Reference values of one output at the positions that will be checked.
+struct OutputAccuracy;
+struct HostTensor;
+
 struct OutputCheck {
   std::string output;            // tensor name, e.g. "d"
   bool sampled = false;
@@ -45,6 +49,19 @@ struct OutputCheck {
   int64_t total = 0;             // elements the contract defines (padding/masked rows excluded)
   std::vector<int64_t> index;    // flat indices checked
   std::vector<double> expected;  // reference value (rounded to the output dtype) at each index
+  // Set by ops whose expected values are a formula cheaper to evaluate than to store (all-to-all:
+  // every element, bit for bit); replaces the index/expected comparison.
+  std::function<OutputAccuracy(const HostTensor& actual, const Tolerance& tol)> custom;
+};
+
+class Communicator;
+
+// Where a problem of a multi-rank op lives: this rank of the world, and the communicator its params
+// carry. Single-rank ops ignore it.
+struct RankContext {
+  int rank = 0, world_size = 1;
+  Communicator* comm = nullptr;  // null when only validating params (dsbench validate / list)
+  uint64_t memory_budget = 0;    // bytes this rank may use for the case's tensors (0: unknown)
 };
 
 class Problem {
@@ -65,6 +82,13 @@ class Problem {
   virtual double reference_macs() const = 0;
   virtual double flops() const = 0;  // documented per op in docs/ops/
   virtual double bytes() const = 0;  // minimum bytes moved: inputs read once, outputs written once
+  // Why this case cannot run here at all (a size capped by this rank's memory); empty to run it.
+  virtual std::string skip_reason() const { return {}; }
+  // Multi-rank ops: bytes this rank sends (itself included), receives, and sends to itself.
+  struct Traffic {
+    double send = 0, recv = 0, local = 0;
+  };
+  virtual Traffic traffic() const { return {}; }
 };
 
 class OpDriver {
@@ -75,6 +99,12 @@ class OpDriver {
   // Parses and validates params; throws Error naming the field ("params.k: 100 is not a multiple of 128").
   virtual std::unique_ptr<Problem> make(const nlohmann::json& params) const = 0;
   virtual std::string params_help() const = 0;  // for `dsbench list --ops`
+  // Ops whose kernels exchange data between ranks (all-to-all, expert-parallel MoE): every rank runs
+  // each case together, and the problem depends on the rank.
+  virtual bool multi_rank() const { return false; }
+  virtual std::unique_ptr<Problem> make_on(const nlohmann::json& params, const RankContext& ctx) const {
+    return make(params);
+  }
 };
 
 }  // namespace dsbench

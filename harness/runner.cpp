@@ -9,6 +9,8 @@
 #include "harness/dump.hpp"
 #include "harness/error.hpp"
 #include "harness/isolation.hpp"
+#include "harness/multi_rank.hpp"
+#include "harness/world.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/rng.hpp"
 
@@ -84,17 +86,28 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
     row.reason = why;
     return ex;
   };
+  // Before the first exchange of a multi-rank op, every rank must hear how the others fared: one
+  // rank's failure fails the case on all of them instead of leaving them waiting in the exchange.
+  bool agreed_ready = !opts.agree;
+  auto fail_early = [&](const std::string& disposition, const std::string& why) -> Execution& {
+    if (!agreed_ready) {
+      agreed_ready = true;
+      const std::string all = opts.agree("ready", disposition + "\t" + why);
+      if (!all.empty()) return fail(all.substr(0, all.find('\t')), all.substr(all.find('\t') + 1));
+    }
+    return fail(disposition, why);
+  };
   try {
     std::vector<uint8_t> params = problem.params({});
     const Support sup = kernel.supports(params.data(), device);
-    if (!sup.ok) return fail("not_supported", sup.reason);
+    if (!sup.ok) return fail_early("not_supported", sup.reason);
     if (is_reference_kernel(kernel) && problem.flops() > opts.max_reference_gflop * 1e9)
     {
       char why[200];
       std::snprintf(why, sizeof why,
                     "the FP64 reference kernel is not run above %g GFLOP (this case: %.1f); raise --max-reference-gflop to run it",
                     opts.max_reference_gflop, problem.flops() / 1e9);
-      return fail("skipped", why);
+      return fail_early("skipped", why);
     }
 
     // Device memory for every tensor and the workspace; poisoned outputs so unwritten elements fail.
@@ -115,31 +128,42 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
     for (const TensorSpec& s : problem.inputs()) {
       Status st = alloc(s);
       if (st.ok()) st = device.copy_to_device(ptrs[s.name], inputs.at(s.name).data.data(), s.bytes());
-      if (!st.ok()) return fail("error", st.message);
+      if (!st.ok()) return fail_early("error", st.message);
     }
     for (const TensorSpec& s : problem.outputs()) {
       Status st = alloc(s);
       if (st.ok()) st = device.fill_bytes(ptrs[s.name], kPoison, s.bytes());
-      if (!st.ok()) return fail("error", st.message);
+      if (!st.ok()) return fail_early("error", st.message);
     }
     params = problem.params(ptrs);
     std::unique_ptr<Buffer> workspace;
     if (const size_t ws = kernel.workspace_bytes(params.data(), device); ws > 0) {
       const Status st = device.allocate(ws, &workspace);
-      if (!st.ok()) return fail("error", "allocating " + std::to_string(ws) + " bytes of workspace: " + st.message);
+      if (!st.ok()) return fail_early("error", "allocating " + std::to_string(ws) + " bytes of workspace: " + st.message);
     }
     void* ws_ptr = workspace ? workspace->data() : nullptr;
     std::unique_ptr<Stream> stream;
-    if (const Status st = device.create_stream(&stream); !st.ok()) return fail("error", st.message);
+    if (const Status st = device.create_stream(&stream); !st.ok()) return fail_early("error", st.message);
+
+    if (!agreed_ready) {
+      agreed_ready = true;
+      const std::string all = opts.agree("ready", "");
+      if (!all.empty()) return fail(all.substr(0, all.find('\t')), all.substr(all.find('\t') + 1));
+    }
+    // Multi-rank: after the checked run every rank says how it went, and they time only together.
+    auto fail_checked = [&](const std::string& disposition, const std::string& why) -> Execution& {
+      if (opts.agree) opts.agree("checked", disposition + "\t" + why);
+      return fail(disposition, why);
+    };
 
     // The checked run.
     Status st = kernel.run(params.data(), ws_ptr, *stream);
     if (st.ok()) st = stream->synchronize();
-    if (!st.ok()) return fail("error", std::string("run failed (") + dsb_status_name(st.code) + "): " + st.message);
+    if (!st.ok()) return fail_checked("error", std::string("run failed (") + dsb_status_name(st.code) + "): " + st.message);
     for (const TensorSpec& s : problem.outputs()) {
       HostTensor h(s);
       if (const Status c = device.copy_to_host(h.data.data(), ptrs[s.name], s.bytes()); !c.ok())
-        return fail("error", "copying output '" + s.name + "' back: " + c.message);
+        return fail_checked("error", "copying output '" + s.name + "' back: " + c.message);
       ex.outputs[s.name] = std::move(h);
     }
     if (checks != nullptr) {
@@ -166,18 +190,24 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
     }
 
     // Timing: only for outputs that are right (or not checked); a wrong kernel's speed means nothing.
-    if (!opts.verify_only && row.disposition != "incorrect") {
+    bool time_it = !opts.verify_only && row.disposition != "incorrect";
+    if (opts.agree) {
+      const std::string all = opts.agree("checked", row.disposition == "incorrect" ? "incorrect\t" + row.reason : "");
+      time_it = time_it && all.empty();
+    }
+    if (time_it) {
       TimingStats t;
       TimingConfig cfg = opts.timing;
       cfg.interrupt = &g_stop;
+      cfg.agree_stop = opts.agree_stop;
       st = measure([&] { return kernel.run(params.data(), ws_ptr, *stream); }, device, *stream, cfg, &t);
       if (!st.ok()) return fail("error", std::string("timed run failed: ") + st.message);
       row.timing = std::move(t);
     }
   } catch (const std::bad_alloc&) {
-    return fail("error", "host out of memory");
+    return fail_early("error", "host out of memory");
   } catch (const std::exception& e) {
-    return fail("error", e.what());
+    return fail_early("error", e.what());
   }
   return ex;
 }
@@ -246,6 +276,10 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
   };
   Device* device = backend.device_count() > opts.device_index ? backend.device(opts.device_index) : nullptr;
   const std::vector<const Kernel*> all_kernels = backend.kernels();
+  World& world = World::get();
+  MultiRankSession session;
+  session.world = &world;
+  session.on_fatal = opts.on_fatal;
 
   for (const CaseSpec& c : suite.cases) {
     if (stop_requested()) break;
@@ -280,6 +314,24 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
       const std::string why = backend.unavailable_reason();
       each_kernel("not_supported", "no " + backend.name() + " device " + std::to_string(opts.device_index) +
                                        (why.empty() ? "" : ": " + why));
+      continue;
+    }
+    const OpDriver* driver = find_driver(op);
+    if (driver != nullptr && driver->multi_rank()) {
+      if (!session.comm_tried) {
+        // Collective: every rank reaches its first multi-rank case at the same point of the suite.
+        session.comm_tried = true;
+        const Status st = backend.create_communicator(*device, world, &session.comm);
+        if (!st.ok()) session.comm_error = "no communicator on backend " + backend.name() + ": " + st.message;
+      }
+      for (ResultRow& r : run_multi_rank_case(suite.path, c, seed, *device, kernels, opts, session)) emit(std::move(r));
+      continue;
+    }
+    if (world.world_size() > 1) {
+      // A multi-rank launch measures the exchange; single-device ops are measured without a launcher.
+      if (world.rank() == 0)
+        each_kernel("skipped", "single-device op in a multi-rank run (world of " + std::to_string(world.world_size()) +
+                                   "): run it without mpirun/srun");
       continue;
     }
     if (opts.isolate) {

@@ -21,6 +21,8 @@
 
 namespace dsbench {
 
+struct ResultRow;
+
 struct RunOptions {
   std::string kernel_glob = "*";
   std::string case_glob = "*";
@@ -36,6 +38,16 @@ struct RunOptions {
   bool isolate = false;           // each case x kernel in a worker process (crashes and hangs contained)
   double case_timeout_s = 600.0;  // isolated only: a worker that takes longer is killed
   std::vector<std::string> plugin_paths;  // isolated only: what the worker loads to find the kernel
+  // Multi-rank ops only (set per case by the multi-rank runner, harness/multi_rank.cpp): execute()
+  // calls it at two points every rank reaches, "ready" (before the first exchange) and "checked"
+  // (before timing), with this rank's state ("" fine, else "<disposition>\t<reason>"). It returns the
+  // case's state over all ranks: "" to go on, else "<disposition>\t<reason>" for every rank.
+  std::function<std::string(const std::string& point, const std::string& local)> agree;
+  // Multi-rank runs, rank 0: called just before the job is ended because a rank did not arrive or an
+  // exchange did not complete, with an error row naming the case (the caller writes the scorecard).
+  std::function<void(const ResultRow& row)> on_fatal;
+  // Multi-rank ops: see TimingConfig::agree_stop.
+  std::function<bool(int wish)> agree_stop;
 };
 
 struct ResultRow {
@@ -52,6 +64,8 @@ struct ResultRow {
   std::optional<TimingStats> timing;
   double flops = 0.0, bytes = 0.0;
   std::string dump_path;
+  nlohmann::json collective;      // multi-rank ops: metrics over all ranks (null otherwise)
+  nlohmann::json ranks;           // multi-rank ops: each rank's outcome (null otherwise)
 };
 
 struct Execution {

@@ -123,6 +123,8 @@ ResultRow row_from_json(const nlohmann::json& j) {
   r.flops = j.at("metrics").at("flops");
   r.bytes = j.at("metrics").at("bytes");
   if (j.contains("dump")) r.dump_path = j.at("dump");
+  if (j.contains("collective")) r.collective = j.at("collective");
+  if (j.contains("ranks")) r.ranks = j.at("ranks");
   return r;
 }
 
@@ -147,6 +149,8 @@ nlohmann::json row_json(const ResultRow& r) {
   }
   j["metrics"] = m;
   if (!r.dump_path.empty()) j["dump"] = r.dump_path;
+  if (!r.collective.is_null()) j["collective"] = r.collective;
+  if (!r.ranks.is_null()) j["ranks"] = r.ranks;
   return j;
 }
 
@@ -167,7 +171,7 @@ nlohmann::json context_json(const RunContext& ctx) {
     backends.push_back({{"name", be->name()}, {"available", n > 0}, {"reason", be->unavailable_reason()},
                         {"build_info", properties_json(be->build_info())}, {"devices", devices}});
   }
-  return {
+  nlohmann::json out = {
       {"tool", {{"name", "dsbench"}, {"version", b.version}, {"git_commit", b.git_commit}, {"git_dirty", b.git_dirty}}},
       {"build", {{"compiler", b.compiler}, {"build_type", b.build_type}, {"backends", b.backends}}},
       {"date", utc_now()},
@@ -177,7 +181,7 @@ nlohmann::json context_json(const RunContext& ctx) {
       {"suite", {{"name", ctx.suite_name}, {"path", ctx.suite_path}}},
       {"backend", ctx.backend_used},
       {"seed", ctx.seed},
-      {"world_size", 1},
+      {"world_size", ctx.world.is_null() ? 1 : ctx.world.at("size").get<int>()},
       {"rank", 0},
       {"config",
        {{"kernel_glob", o.kernel_glob}, {"case_glob", o.case_glob}, {"verify_only", o.verify_only},
@@ -187,6 +191,8 @@ nlohmann::json context_json(const RunContext& ctx) {
         {"verification", {{"full_max_macs", o.verify.full_max_macs}, {"sample_rows", o.verify.sample_rows},
                           {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}}}},
       {"backends", backends}};
+  if (!ctx.world.is_null()) out["world"] = ctx.world;
+  return out;
 }
 
 nlohmann::json summary_json(const std::vector<ResultRow>& rows) {

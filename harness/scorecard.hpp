@@ -13,7 +13,7 @@
 
 namespace dsbench {
 
-constexpr const char* kScorecardSchemaVersion = "1.0.0";
+constexpr const char* kScorecardSchemaVersion = "1.1.0";
 
 struct RunContext {
   std::string command_line;
@@ -23,6 +23,7 @@ struct RunContext {
   std::vector<Backend*> backends;   // every backend built, for the environment block
   std::string backend_used;         // the backend the rows ran on
   std::vector<std::string> errors;  // run-level errors (e.g. a suite that could not be read)
+  nlohmann::json world;             // multi-rank runs: context.world (null for a world of one)
 };
 
 nlohmann::json properties_json(const Properties& p);

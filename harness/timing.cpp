@@ -65,7 +65,18 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
   }
   if (!(st = stream.synchronize()).ok()) return st;
   double total_ms = 0.0;
+  int wish = 0;  // after each repetition: 0 go on, 1 could stop (soft target met), 2 must stop
+  std::string reason;
   while (true) {
+    if (cfg.agree_stop) {
+      if (cfg.agree_stop(wish)) {
+        out->stop_reason = wish ? reason : "with the other ranks";
+        break;
+      }
+    } else if (wish) {
+      out->stop_reason = reason;
+      break;
+    }
     if (cfg.flush_cache && !(st = device.flush_cache(stream)).ok()) return st;
     if (!(st = start->record(stream)).ok()) return st;
     if (!(st = launch()).ok()) return st;
@@ -76,11 +87,11 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
     out->raw_ms.push_back(ms);
     total_ms += ms;
     const int n = static_cast<int>(out->raw_ms.size());
-    if (n >= cfg.max_reps) { out->stop_reason = "max repetitions"; break; }
-    if (cfg.interrupt && cfg.interrupt->load()) { out->stop_reason = "interrupted"; break; }
-    if (n >= cfg.min_reps && relative_standard_error(out->raw_ms) <= cfg.noise) { out->stop_reason = "noise target"; break; }
+    if (n >= cfg.max_reps) { wish = 2; reason = "max repetitions"; }
+    else if (cfg.interrupt && cfg.interrupt->load()) { wish = 2; reason = "interrupted"; }
+    else if (n >= cfg.min_reps && relative_standard_error(out->raw_ms) <= cfg.noise) { wish = 1; reason = "noise target"; }
     // The budget also ends sampling before min_reps: one run of a huge case may exceed it alone.
-    if (total_ms >= cfg.budget_s * 1e3 && n >= std::min(cfg.min_reps, 2)) { out->stop_reason = "time budget"; break; }
+    else if (total_ms >= cfg.budget_s * 1e3 && n >= std::min(cfg.min_reps, 2)) { wish = 1; reason = "time budget"; }
   }
   summarize(out);
   return Status::success();

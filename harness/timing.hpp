@@ -20,6 +20,10 @@ struct TimingConfig {
   double noise = 0.005;      // stop once stdev/(mean*sqrt(n)) is below this (and min_reps reached)
   bool flush_cache = true;   // cold cache: flush before every repetition (not timed)
   const std::atomic<bool>* interrupt = nullptr;  // set (by a signal) to stop sampling early
+  // Multi-rank ops: called before every timed repetition with this rank's wish (0 go on, 1 could
+  // stop, 2 must stop); returns true when all ranks stop. Every rank then times the same number of
+  // repetitions, and the call doubles as the barrier that lines the repetitions up across ranks.
+  std::function<bool(int wish)> agree_stop;
 };
 
 struct TimingStats {

@@ -17,6 +17,7 @@
 #include "harness/runner.hpp"
 #include "harness/scorecard.hpp"
 #include "harness/suite.hpp"
+#include "harness/world.hpp"
 
 namespace dsbench::cli {
 namespace {
@@ -96,7 +97,21 @@ void apply_suite_timing(const Suite& suite, RunArgs& a) {
   take("noise", "--noise", c.noise);
 }
 
+// context.world for a multi-rank run: who took part, and through what.
+nlohmann::json world_json(const World& w) {
+  nlohmann::json per_host = nlohmann::json::object();
+  for (const std::string& h : w.hosts()) per_host[h] = per_host.value(h, 0) + 1;
+  nlohmann::json j = {{"size", w.world_size()}, {"launcher", w.launcher()}, {"hosts", w.hosts()},
+                      {"ranks_per_host", per_host}};
+  if (!w.mpi_library().empty()) j["mpi_library"] = w.mpi_library();
+  return j;
+}
+
 int run_command(RunArgs& a) {
+  World& world = World::get();
+  const bool leader = world.rank() == 0;
+  // Only rank 0 talks and writes; the other ranks work silently (their rows reach rank 0).
+  std::ostream& out = leader ? std::cout : *new std::ostream(nullptr);
   RunContext ctx;
   ctx.command_line = joined_command_line();
   ctx.options = a.opts;
@@ -111,17 +126,42 @@ int run_command(RunArgs& a) {
 
   std::vector<ResultRow> rows;
   auto finish = [&](int code_if_no_rows) {
-    const nlohmann::json doc = make_scorecard(ctx, rows);
-    write_json_atomic(a.out, doc);
-    std::cout << "scorecard: " << a.out << "\n";
-    report::write_run_outputs(a.outputs, doc, std::cout);
-    return rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
+    int code = rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
+    if (leader) {
+      const nlohmann::json doc = make_scorecard(ctx, rows);
+      write_json_atomic(a.out, doc);
+      out << "scorecard: " << a.out << "\n";
+      report::write_run_outputs(a.outputs, doc, out);
+    }
+    // Every rank exits with rank 0's verdict, so mpirun's exit code is the run's.
+    int32_t shared = code;
+    if (world.world_size() > 1 && world.broadcast(&shared, sizeof shared, 0).ok()) code = shared;
+    return code;
   };
+  if (world.world_size() > 1) {
+    ctx.world = world_json(world);
+    a.opts.on_fatal = [&](const ResultRow& row) {
+      // The job is about to end: keep what has run, and say why it stopped.
+      std::vector<ResultRow> all = rows;
+      all.push_back(row);
+      ctx.errors.push_back("the job was ended: " + row.reason);
+      try {
+        write_json_atomic(a.out, make_scorecard(ctx, all));
+        std::cerr << "dsbench: scorecard with " << all.size() << " results written to " << a.out << "\n";
+      } catch (const std::exception& e) {
+        std::cerr << "dsbench: could not write the scorecard: " << e.what() << "\n";
+      }
+    };
+  }
   try {
     for (const std::string& p : a.opts.plugin_paths) probe_plugin(p);  // a crash in its init costs nothing here
     backends = make_backends_with_plugins(a.opts.plugin_paths);
     for (const auto& b : backends) ctx.backends.push_back(b.get());
     ctx.seed = a.opts.seed = parse_seed(a.seed);
+    // Every rank must generate the same data: rank 0's seed (a "random" one included) for all.
+    if (world.world_size() > 1 && !world.broadcast(&ctx.seed, sizeof ctx.seed, 0).ok())
+      DSB_THROW("could not broadcast the seed from rank 0");
+    a.opts.seed = ctx.seed;
     if (!a.dump.empty() && !a.dump_failures.empty()) DSB_THROW("--dump and --dump-failures are exclusive");
     a.opts.dump_dir = a.dump.empty() ? a.dump_failures : a.dump;
     a.opts.dump_failures_only = !a.dump_failures.empty();
@@ -132,6 +172,8 @@ int run_command(RunArgs& a) {
     if (a.isolate && a.no_isolate) DSB_THROW("--isolate and --no-isolate are exclusive");
     // Vendor code runs isolated unless asked otherwise; built-in backends on request.
     a.opts.isolate = a.isolate || (is_plugin_backend(*backend) && !a.no_isolate);
+    if (world.world_size() > 1 && a.given.count("--device") == 0 && backend->device_count() > 0)
+      a.opts.device_index = world.local_rank() % backend->device_count();
     if (backend->device_count() > 0 && a.opts.device_index >= backend->device_count())
       DSB_THROW("--device " + std::to_string(a.opts.device_index) + ": backend " + backend->name() + " has " +
                 std::to_string(backend->device_count()) + " device(s)");
@@ -143,17 +185,25 @@ int run_command(RunArgs& a) {
     ctx.suite_path = suite.path;
     check_selection(suite, *backend, a.opts);
     ctx.options = a.opts;
-    std::cout << "dsbench run: suite " << suite.name << " (" << suite.path << "), backend " << backend->name()
+    out << "dsbench run: suite " << suite.name << " (" << suite.path << "), backend " << backend->name()
               << (a.opts.isolate ? " (isolated: one worker process per case x kernel)" : "")
+              << (world.world_size() > 1 ? ", " + std::to_string(world.world_size()) + " ranks (" + world.launcher() + ")" : "")
               << ", seed " << ctx.seed << " (pass --seed " << ctx.seed << " to reproduce the inputs)\n\n";
-    print_table_header(std::cout);
+    print_table_header(out);
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
-    rows = run_suite(suite, *backend, a.opts, [](const ResultRow& r) { print_table_row(std::cout, r); });
+    std::vector<ResultRow> so_far;
+    a.opts.on_fatal = world.world_size() > 1 ? a.opts.on_fatal : nullptr;
+    auto on_fatal = a.opts.on_fatal;
+    if (on_fatal) a.opts.on_fatal = [&, on_fatal](const ResultRow& r) { rows = so_far; on_fatal(r); };
+    rows = run_suite(suite, *backend, a.opts, [&](const ResultRow& r) {
+      so_far.push_back(r);
+      print_table_row(out, r);
+    });
     if (stop_requested()) ctx.errors.push_back("interrupted: the scorecard holds the results finished before the signal");
-    print_summary(std::cout, rows);
+    print_summary(out, rows);
   } catch (const Error& e) {
-    std::cerr << "dsbench run: error: " << e.what() << "\n";
+    if (leader) std::cerr << "dsbench run: error: " << e.what() << "\n";
     ctx.errors.push_back(e.what());
     return finish(2);
   }
@@ -214,7 +264,7 @@ void setup_run(CLI::App& app, int* exit_code) {
 
   report::add_run_output_options(cmd, &a->outputs);
   cmd->callback([a, cmd, exit_code] {
-    for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise"})
+    for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise", "--device"})
       if (cmd->count(flag) > 0) a->given.insert(flag);
     *exit_code = run_command(*a);
   });

@@ -4,6 +4,7 @@
 
 #include "harness/cli/commands.hpp"
 #include "harness/error.hpp"
+#include "harness/world.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"dsbench: conformance and benchmarks for DeepSeek-V3 operators (FP8 GEMM, MLA decode, MoE, "
@@ -30,5 +31,6 @@ int main(int argc, char** argv) {
     std::cerr << "dsbench: error: " << e.what() << "\n";
     return 2;
   }
+  dsbench::World::finalize();
   return exit_code;
 }

@@ -16,6 +16,8 @@
 
 namespace dsbench {
 
+class Bootstrap;
+class Communicator;
 class Kernel;
 class Stream;
 
@@ -80,6 +82,11 @@ class Backend {
   virtual std::string unavailable_reason() { return {}; }
   virtual std::vector<const Kernel*> kernels() const = 0;
   virtual Properties build_info() const = 0;  // runtime and library versions
+  // The communicator multi-rank ops run over on `device` (include/dsbench/comm.hpp): collective over
+  // the ranks of `boot`. A backend without one answers DSB_STATUS_NOT_SUPPORTED with the reason.
+  virtual Status create_communicator(Device& device, Bootstrap& boot, std::unique_ptr<Communicator>* out) {
+    return Status::error(DSB_STATUS_NOT_SUPPORTED, "backend " + name() + " has no communicator");
+  }
 };
 
 }  // namespace dsbench

@@ -31,9 +31,21 @@ typedef enum dsb_op {
 const char* dsb_op_name(dsb_op op);
 dsb_op dsb_op_from_name(const char* name);
 
-/* Opaque communicator (multi-rank ops). Its function table arrives with the all-to-all issue; NULL
- * means world size 1. */
+/* The communicator a multi-rank op runs over (all-to-all, MoE dispatch/combine across ranks): this
+ * rank, the world, and the backend's own exchange. Filled by dsbench; a kernel may call `alltoallv`
+ * (the backend's library: MPI on the CPU, NCCL on CUDA) or use its own transport, bootstrapped from
+ * `rank`/`world_size`. Counts and displacements are in elements of `dtype`, host arrays of
+ * world_size. `stream` is the backend's native stream (cudaStream_t, ...; NULL on the CPU). */
 typedef struct dsb_comm dsb_comm;
+struct dsb_comm {
+  int32_t rank, world_size;
+  int32_t local_rank, local_size; /* among the ranks on this host */
+  void* impl;                     /* the backend's communicator object */
+  dsb_status (*alltoallv)(dsb_comm* self, const void* send, const int64_t* send_counts,
+                          const int64_t* send_displs, void* recv, const int64_t* recv_counts,
+                          const int64_t* recv_displs, dsb_dtype dtype, void* stream);
+  const char* (*last_error)(dsb_comm* self); /* text of the last failure; never NULL */
+};
 
 /* ---- FP8 GEMM with fine-grained (DeepSeek-V3) scaling -------------------------------------------
  * D[m,n] = sum_k (A[m,k] * sA[m, k/128]) * (B[n,k] * sB[n/128, k/128]), rounded once to BF16.

@@ -1,4 +1,5 @@
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/cpu_communicators.hpp"
 
 #include <omp.h>
 #include <unistd.h>
@@ -173,7 +174,15 @@ class CpuBackend final : public Backend {
 #if defined(__VERSION__)
     p["compiler"] = std::string(__VERSION__);
 #endif
+#ifdef DSB_HAVE_MPI
+    p["mpi"] = true;
+#else
+    p["mpi"] = false;
+#endif
     return p;
+  }
+  Status create_communicator(Device&, Bootstrap& boot, std::unique_ptr<Communicator>* out) override {
+    return make_cpu_communicator(boot, out);
   }
 
  private:

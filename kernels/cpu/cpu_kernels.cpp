@@ -1,6 +1,7 @@
 // The CPU backend's kernels, one line each: the FP64 reference (the oracle, also timed) and the
 // optimised implementation of every op the CPU backend runs.
 #include "dsbench/kernel.hpp"
+#include "kernels/common/all_to_all_comm_kernel.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
 #include "kernels/cpu/mla_decode_cpu.hpp"
@@ -46,11 +47,12 @@ const HostKernel<ContP, gemm_fp8_grouped_contiguous_optimized> kGemmContOpt("opt
 const HostKernel<MaskP, gemm_fp8_grouped_masked_optimized> kGemmMaskOpt("optimized");
 const MlaDecodeKernel kMlaRef("reference", mla_decode_reference_run);
 const MlaDecodeKernel kMlaOpt("optimized", mla_decode_optimized_run, mla_decode_optimized_workspace);
+const AllToAllCommKernel kAllToAll("cpu");
 
 }  // namespace
 
 std::vector<const Kernel*> cpu_kernels() {
-  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt};
+  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt, &kAllToAll};
 }
 
 }  // namespace dsbench::cpu

@@ -1,5 +1,6 @@
-// CUDA backend: device discovery and properties, memory, streams, events, L2 flush. Host code only
-// (the runtime API from a .cpp); libcuda is never linked, so the binary loads on GPU-less machines.
+// CUDA backend: device discovery and properties, memory, streams, events, L2 flush, and the NCCL
+// communicator (nccl_communicator.cpp). Host code only (the runtime API from a .cpp); libcuda is
+// never linked, so the binary loads on GPU-less machines.
 #include "kernels/cuda/cuda_backend.hpp"
 
 #include <cublasLt.h>
@@ -7,8 +8,12 @@
 
 #include <string>
 
+#include "dsbench/comm.hpp"
 #include "dsbench/kernel.hpp"
 #include "kernels/gpu/gpu_portability.hpp"
+#if DSB_HAVE_NCCL
+#include "kernels/cuda/nccl_communicator.hpp"
+#endif
 
 namespace dsbench::cuda {
 namespace {
@@ -187,10 +192,26 @@ class CudaBackend final : public Backend {
     int driver = 0, runtime = 0;
     cudaDriverGetVersion(&driver);
     cudaRuntimeGetVersion(&runtime);
+#if DSB_HAVE_NCCL
+    const std::string nccl = nccl_version_string();
+#else
+    const std::string nccl = "none";  // built without NCCL
+#endif
     return {{"cuda_runtime", version_string(runtime)},
             {"cuda_driver", driver ? version_string(driver) : std::string("none")},
             {"cublaslt", static_cast<int64_t>(cublasLtGetVersion())},
+            {"nccl_version", nccl},
             {"cuda_architectures", std::string(DSB_CUDA_ARCHITECTURES)}};
+  }
+  Status create_communicator(Device& device, Bootstrap& boot, std::unique_ptr<Communicator>* out) override {
+    if (device.backend() != "cuda")
+      return Status::error(DSB_STATUS_INVALID_ARGUMENT,
+                           "create_communicator: a " + device.backend() + " device, not a cuda one");
+#if DSB_HAVE_NCCL
+    return make_nccl_communicator(device.index(), boot, out);
+#else
+    return Status::error(DSB_STATUS_NOT_SUPPORTED, "the CUDA backend was built without NCCL");
+#endif
   }
 
  private:

@@ -1,0 +1,134 @@
+#include "kernels/cpu/cpu_communicators.hpp"
+
+#include <climits>
+#include <cstring>
+#include <string>
+
+#ifdef DSB_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace dsbench::cpu {
+namespace {
+
+// Counts and displacements checked once for every implementation: a bad matrix is the caller's
+// error, reported with the peer, never a crash inside the library.
+Status check_counts(int world, const void* send, const int64_t* sc, const int64_t* sd, const void* recv,
+                    const int64_t* rc, const int64_t* rd) {
+  if (!sc || !sd || !rc || !rd) return Status::error(DSB_STATUS_INVALID_ARGUMENT, "alltoallv: null counts or displacements");
+  for (int p = 0; p < world; ++p) {
+    if (sc[p] < 0 || sd[p] < 0 || rc[p] < 0 || rd[p] < 0)
+      return Status::error(DSB_STATUS_INVALID_ARGUMENT, "alltoallv: negative count or displacement for peer " + std::to_string(p));
+    if ((sc[p] > 0 && !send) || (rc[p] > 0 && !recv))
+      return Status::error(DSB_STATUS_INVALID_ARGUMENT, "alltoallv: null buffer with a non-zero count for peer " + std::to_string(p));
+  }
+  return Status::success();
+}
+
+class SelfCommunicator final : public Communicator {
+ public:
+  SelfCommunicator() : Communicator(0, 1, 0, 1) {}
+  std::string name() const override { return "self"; }
+  Properties info() const override { return {{"library", std::string("none (world of one: host memcpy)")}}; }
+  Status alltoallv(const void* send, const int64_t* sc, const int64_t* sd, void* recv, const int64_t* rc,
+                   const int64_t* rd, dsb_dtype dtype, void*) override {
+    if (Status st = check_counts(1, send, sc, sd, recv, rc, rd); !st.ok()) return st;
+    if (sc[0] != rc[0])
+      return Status::error(DSB_STATUS_INVALID_ARGUMENT, "alltoallv: rank 0 sends " + std::to_string(sc[0]) +
+                                                            " elements to itself but expects " + std::to_string(rc[0]));
+    const size_t es = dsb_dtype_size(dtype);
+    if (sc[0] > 0) std::memcpy(static_cast<char*>(recv) + rd[0] * es, static_cast<const char*>(send) + sd[0] * es, sc[0] * es);
+    return Status::success();
+  }
+};
+
+#ifdef DSB_HAVE_MPI
+std::string mpi_error(int code) {
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  return std::string(text, static_cast<size_t>(len));
+}
+
+// MPI_Alltoallv (blocking: the tuned algorithms a plain MPI program gets, so dsbench's figures are
+// MPI's own; a peer that never arrives is caught by the harness's watchdog, not here).
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator(MPI_Comm comm, const Bootstrap& boot)
+      : Communicator(boot.rank(), boot.world_size(), boot.local_rank(), boot.local_size()), comm_(comm) {}
+  ~MpiCommunicator() override {
+    for (auto& [size, type] : types_) MPI_Type_free(&type);
+    MPI_Comm_free(&comm_);
+  }
+  std::string name() const override { return "mpi"; }
+  Properties info() const override {
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+    int len = 0;
+    MPI_Get_library_version(lib, &len);
+    std::string s(lib, static_cast<size_t>(len));
+    if (const size_t comma = s.find(','); comma != std::string::npos) s.resize(comma);
+    int major = 0, minor = 0;
+    MPI_Get_version(&major, &minor);
+    return {{"library", s}, {"mpi_standard", std::to_string(major) + "." + std::to_string(minor)}};
+  }
+  Status alltoallv(const void* send, const int64_t* sc, const int64_t* sd, void* recv, const int64_t* rc,
+                   const int64_t* rd, dsb_dtype dtype, void*) override {
+    const int w = world_size();
+    if (Status st = check_counts(w, send, sc, sd, recv, rc, rd); !st.ok()) return st;
+    // MPI counts are int: elements of a contiguous type of the element size.
+    std::vector<int> isc(w), isd(w), irc(w), ird(w);
+    for (int p = 0; p < w; ++p) {
+      for (int64_t v : {sc[p], sd[p], rc[p], rd[p]})
+        if (v > INT_MAX)
+          return Status::error(DSB_STATUS_NOT_SUPPORTED, "alltoallv: a count or displacement of " + std::to_string(v) +
+                                                             " elements exceeds MPI's int range");
+      isc[p] = static_cast<int>(sc[p]);
+      isd[p] = static_cast<int>(sd[p]);
+      irc[p] = static_cast<int>(rc[p]);
+      ird[p] = static_cast<int>(rd[p]);
+    }
+    MPI_Datatype type = element_type(dsb_dtype_size(dtype));
+    // MPI's send buffer is const in MPI 3; some builds still declare it void*.
+    const int rc_ = MPI_Alltoallv(const_cast<void*>(send), isc.data(), isd.data(), type, recv, irc.data(), ird.data(),
+                                  type, comm_);
+    if (rc_ != MPI_SUCCESS) return Status::error(DSB_STATUS_DEVICE_ERROR, "MPI_Alltoallv: " + mpi_error(rc_));
+    return Status::success();
+  }
+
+ private:
+  MPI_Datatype element_type(size_t bytes) {
+    for (auto& [size, type] : types_)
+      if (size == bytes) return type;
+    MPI_Datatype t;
+    MPI_Type_contiguous(static_cast<int>(bytes), MPI_BYTE, &t);
+    MPI_Type_commit(&t);
+    types_.emplace_back(bytes, t);
+    return t;
+  }
+  MPI_Comm comm_;
+  std::vector<std::pair<size_t, MPI_Datatype>> types_;
+};
+#endif
+
+}  // namespace
+
+Status make_cpu_communicator(Bootstrap& boot, std::unique_ptr<Communicator>* out) {
+#ifdef DSB_HAVE_MPI
+  if (const void* world = boot.mpi_comm()) {
+    MPI_Comm dup;
+    if (const int rc = MPI_Comm_dup(*static_cast<const MPI_Comm*>(world), &dup); rc != MPI_SUCCESS)
+      return Status::error(DSB_STATUS_DEVICE_ERROR, "MPI_Comm_dup: " + mpi_error(rc));
+    MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+    *out = std::make_unique<MpiCommunicator>(dup, boot);
+    return Status::success();
+  }
+#endif
+  if (boot.world_size() == 1) {
+    *out = std::make_unique<SelfCommunicator>();
+    return Status::success();
+  }
+  return Status::error(DSB_STATUS_NOT_SUPPORTED,
+                       "a world of " + std::to_string(boot.world_size()) + " ranks needs MPI, and this build has none");
+}
+
+}  // namespace dsbench::cpu
