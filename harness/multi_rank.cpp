@@ -89,9 +89,12 @@ class Collective {
   }
 
   void arm() {
-    const double t = w_.rank() == 0 ? opts_.case_timeout_s : follower_timeout(opts_.case_timeout_s);
-    const std::string what = where() + ": not finished within " + seconds(t) + " (--case-timeout): an exchange did "
-                             "not complete or a rank hung; ending the job";
+    // Each agreement waits at most timeout(); the watchdog is the backstop for waits that cannot be
+    // bounded (a blocking exchange), so it leaves room for an agreement to name the missing ranks first.
+    const double whole = 2 * opts_.case_timeout_s + 5;
+    const double t = w_.rank() == 0 ? whole : follower_timeout(whole);
+    const std::string what = where() + ": not finished within " + seconds(t) + " (2 x --case-timeout + 5 s): every "
+                             "rank had agreed to start, but an exchange did not complete or a rank hung in its kernel";
     w_.arm(what, t, [this](const std::string& msg) {
       if (w_.rank() == 0 && s_.on_fatal) s_.on_fatal(error_row(msg));
     });

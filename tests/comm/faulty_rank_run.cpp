@@ -1,0 +1,130 @@
+// Test-only program: `dsbench run` of a suite on the CPU backend (real harness: World, run_suite,
+// the multi-rank runner, make_scorecard), with one rank's all-to-all made faulty on purpose:
+//   corrupt  rank R flips one bit of one received element after a correct exchange (must be
+//            counted as exactly one wrong element on rank R);
+//   hang_early  rank R hangs before the case's first agreement (rank 0 must name R as missing);
+//   hang     rank R never enters the exchange, after every rank agreed to start it (the watchdog
+//            must end the job, and rank 0 must write the scorecard naming the case);
+//   exit     rank R exits before the exchange (the job must end fast, not hang).
+// usage: mpirun -np N faulty_rank_run --suite FILE --out FILE --fault corrupt|hang|exit --rank R
+//                                     [--timeout S] [--case GLOB]
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "dsbench/comm.hpp"
+#include "harness/runner.hpp"
+#include "harness/scorecard.hpp"
+#include "harness/suite.hpp"
+#include "harness/world.hpp"
+#include "kernels/cpu/cpu_backend.hpp"
+
+namespace {
+using namespace dsbench;
+
+class FaultyKernel final : public Kernel {
+ public:
+  FaultyKernel(const Kernel* inner, std::string fault, int rank) : inner_(inner), fault_(std::move(fault)), rank_(rank) {}
+  const std::string& id() const override { return inner_->id(); }
+  dsb_op op() const override { return inner_->op(); }
+  Support supports(const void* p, const Device& d) const override {
+    if (op() == DSB_OP_ALL_TO_ALL && World::get().rank() == rank_ && fault_ == "hang_early")
+      std::this_thread::sleep_for(std::chrono::hours(1));
+    return inner_->supports(p, d);
+  }
+  size_t workspace_bytes(const void* p, const Device& d) const override { return inner_->workspace_bytes(p, d); }
+  Status run(const void* p, void* ws, Stream& s) const override {
+    const bool me = op() == DSB_OP_ALL_TO_ALL && World::get().rank() == rank_;
+    if (me && fault_ == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
+    if (me && fault_ == "exit") _exit(7);
+    const Status st = inner_->run(p, ws, s);
+    if (me && fault_ == "corrupt") {
+      const auto& a = *static_cast<const dsb_all_to_all_params*>(p);
+      int64_t n = 0;
+      for (int i = 0; i < a.world_size; ++i) n += a.recv_counts[i];
+      if (n > 0) static_cast<uint8_t*>(a.recv)[(n / 2) * dsb_dtype_size(a.dtype)] ^= 0x01;
+    }
+    return st;
+  }
+
+ private:
+  const Kernel* inner_;
+  std::string fault_;
+  int rank_;
+};
+
+class FaultyBackend final : public Backend {
+ public:
+  FaultyBackend(std::unique_ptr<Backend> inner, const std::string& fault, int rank) : inner_(std::move(inner)) {
+    for (const Kernel* k : inner_->kernels()) owned_.push_back(std::make_unique<FaultyKernel>(k, fault, rank));
+  }
+  std::string name() const override { return inner_->name(); }
+  int device_count() override { return inner_->device_count(); }
+  Device* device(int i) override { return inner_->device(i); }
+  Properties build_info() const override { return inner_->build_info(); }
+  std::vector<const Kernel*> kernels() const override {
+    std::vector<const Kernel*> out;
+    for (const auto& k : owned_) out.push_back(k.get());
+    return out;
+  }
+  Status create_communicator(Device& d, Bootstrap& b, std::unique_ptr<Communicator>* out) override {
+    return inner_->create_communicator(d, b, out);
+  }
+
+ private:
+  std::unique_ptr<Backend> inner_;
+  std::vector<std::unique_ptr<FaultyKernel>> owned_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"A multi-rank run with one faulty rank"};
+  std::string suite_path, out, fault;
+  int rank = 1;
+  RunOptions opts;
+  opts.case_timeout_s = 20;
+  app.add_option("--suite", suite_path)->required();
+  app.add_option("--out", out)->required();
+  app.add_option("--fault", fault)->required()->check(CLI::IsMember({"corrupt", "hang_early", "hang", "exit", "none"}));
+  app.add_option("--rank", rank);
+  app.add_option("--timeout", opts.case_timeout_s);
+  app.add_option("--case", opts.case_glob);
+  CLI11_PARSE(app, argc, argv);
+  World& world = World::get();
+  opts.timing.min_reps = 3;
+  opts.timing.budget_s = 0.05;
+  opts.timing.flush_cache = false;
+  opts.seed = 7;
+  const Suite suite = load_suite(suite_path);
+  FaultyBackend backend(cpu::make_cpu_backend(), fault, rank);
+  RunContext ctx;
+  ctx.command_line = "faulty_rank_run --fault " + fault;
+  ctx.suite_name = suite.name;
+  ctx.suite_path = suite.path;
+  ctx.seed = opts.seed;
+  ctx.options = opts;
+  ctx.backends = {&backend};
+  ctx.backend_used = backend.name();
+  ctx.world = {{"size", world.world_size()}, {"launcher", world.launcher()}, {"hosts", world.hosts()},
+               {"ranks_per_host", {{world.host(), world.world_size()}}}};
+  std::vector<ResultRow> so_far;
+  opts.on_fatal = [&](const ResultRow& row) {
+    std::vector<ResultRow> all = so_far;
+    all.push_back(row);
+    ctx.errors.push_back("the job was ended: " + row.reason);
+    write_json_atomic(out, make_scorecard(ctx, all));
+  };
+  const std::vector<ResultRow> rows = run_suite(suite, backend, opts, [&](const ResultRow& r) { so_far.push_back(r); });
+  int code = exit_code_for(rows, ctx.errors);
+  if (world.rank() == 0) {
+    write_json_atomic(out, make_scorecard(ctx, rows));
+    std::cout << "faulty_rank_run: " << rows.size() << " results, exit " << code << "\n";
+  }
+  World::finalize();
+  return code;
+}
