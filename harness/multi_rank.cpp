@@ -85,6 +85,9 @@ class Collective {
     if (!w_.bcast_from_root(&decision, w_.rank() == 0 ? timeout() : follower_timeout(timeout())))
       follower_fatal("rank 0 did not answer at timed repetition " + std::to_string(reps_));
     ++reps_;
+    // The messages above release the ranks one after another; a barrier starts the timed exchange
+    // together, as a plain MPI benchmark loop would (tools/all_to_all_overhead.py compares the two).
+    if (decision != "1") w_.barrier();
     return decision == "1";
   }
 
@@ -231,7 +234,8 @@ ResultRow merge_rank_rows(const std::vector<ResultRow>& rows, const std::vector<
                          {"imbalance", per_rank > 0 ? std::max(max_send, max_recv) / per_rank : 0.0}};
   m.bytes = per_rank;
   if (all_timed && slowest >= 0) {
-    // nccl-tests: the time of a collective is its slowest rank's; algbw = bytes per rank / time,
+    // As nccl-tests with -a 3 (max over ranks), on medians: the time of a collective is its slowest
+    // rank's; algbw = bytes per rank / time,
     // busbw = what crossed the ranks per rank / time (= algbw * (n-1)/n for equal counts).
     m.timing = rows[static_cast<size_t>(slowest)].timing;
     const double s = slowest_ms * 1e-3;
@@ -329,10 +333,18 @@ std::vector<ResultRow> run_multi_rank_case(const std::string& suite_path, const 
     }
     std::vector<ResultRow> rows;
     std::vector<nlohmann::json> extras;
-    for (const std::string& s : all) {
-      const nlohmann::json j = nlohmann::json::parse(s);
-      rows.push_back(row_from_json(j.at("row")));
-      extras.push_back(j.at("extras"));
+    for (size_t r = 0; r < all.size(); ++r) {
+      try {
+        const nlohmann::json j = nlohmann::json::parse(all[r]);
+        rows.push_back(row_from_json(j.at("row")));
+        extras.push_back(j.at("extras"));
+      } catch (const std::exception& e) {
+        // Only a rank out of step with the others' messages sends something else here.
+        ResultRow bad = coll.error_row("rank " + std::to_string(r) + " sent no readable result (out of step with the "
+                                       "other ranks?): " + e.what());
+        if (session.on_fatal) session.on_fatal(bad);
+        w.abort(3);
+      }
     }
     out.push_back(merge_rank_rows(rows, extras));
   }

@@ -323,6 +323,7 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
         session.comm_tried = true;
         const Status st = backend.create_communicator(*device, world, &session.comm);
         if (!st.ok()) session.comm_error = "no communicator on backend " + backend.name() + ": " + st.message;
+        else if (opts.on_communicator) opts.on_communicator(session.comm->name(), session.comm->info());
       }
       for (ResultRow& r : run_multi_rank_case(suite.path, c, seed, *device, kernels, opts, session)) emit(std::move(r));
       continue;

@@ -46,6 +46,8 @@ struct RunOptions {
   // Multi-rank runs, rank 0: called just before the job is ended because a rank did not arrive or an
   // exchange did not complete, with an error row naming the case (the caller writes the scorecard).
   std::function<void(const ResultRow& row)> on_fatal;
+  // Multi-rank runs: told which communicator the backend made (for the scorecard's context.world).
+  std::function<void(const std::string& name, const Properties& info)> on_communicator;
   // Multi-rank ops: see TimingConfig::agree_stop.
   std::function<bool(int wish)> agree_stop;
 };

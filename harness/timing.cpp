@@ -77,13 +77,19 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
       out->stop_reason = reason;
       break;
     }
-    if (cfg.flush_cache && !(st = device.flush_cache(stream)).ok()) return st;
-    if (!(st = start->record(stream)).ok()) return st;
-    if (!(st = launch()).ok()) return st;
-    if (!(st = stop->record(stream)).ok()) return st;
-    if (!(st = stop->synchronize()).ok()) return st;
+    // A failed repetition still takes part in the next agreement (as a must-stop), so the other
+    // ranks stop with it instead of waiting for it.
+    auto failed = [&](Status s) {
+      if (cfg.agree_stop) cfg.agree_stop(2);
+      return s;
+    };
+    if (cfg.flush_cache && !(st = device.flush_cache(stream)).ok()) return failed(st);
+    if (!(st = start->record(stream)).ok()) return failed(st);
+    if (!(st = launch()).ok()) return failed(st);
+    if (!(st = stop->record(stream)).ok()) return failed(st);
+    if (!(st = stop->synchronize()).ok()) return failed(st);
     double ms = 0.0;
-    if (!(st = stop->elapsed_ms(*start, &ms)).ok()) return st;
+    if (!(st = stop->elapsed_ms(*start, &ms)).ok()) return failed(st);
     out->raw_ms.push_back(ms);
     total_ms += ms;
     const int n = static_cast<int>(out->raw_ms.size());

@@ -252,6 +252,12 @@ bool World::bcast_from_root(std::string* msg, double timeout_s) {
 #endif
 }
 
+void World::barrier() {
+#ifdef DSB_HAVE_MPI
+  if (g_mpi_initialised && size_ > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+}
+
 void World::arm(const std::string& what, double timeout_s, std::function<void(const std::string&)> on_fire) {
   Watchdog& w = watchdog();
   std::lock_guard<std::mutex> lock(w.mu);

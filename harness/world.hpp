@@ -39,6 +39,10 @@ class World : public Bootstrap {
   // Rank 0's `msg` to every rank. False on a rank that did not receive it within timeout_s.
   bool bcast_from_root(std::string* msg, double timeout_s);
 
+  // MPI_Barrier: lines the ranks up tighter than the messages above can (used right after an
+  // agreement every rank passed, so it cannot wait on a missing rank for long; the watchdog covers it).
+  void barrier();
+
   // A watchdog for collective work that cannot be bounded otherwise (a blocking exchange whose peer
   // never arrives): if disarm() is not called within timeout_s, on_fire(what) runs on the watchdog
   // thread and the process exits with code 3, which makes the launcher stop the other ranks.

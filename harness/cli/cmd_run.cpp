@@ -140,6 +140,11 @@ int run_command(RunArgs& a) {
   };
   if (world.world_size() > 1) {
     ctx.world = world_json(world);
+    a.opts.on_communicator = [&](const std::string& name, const Properties& info) {
+      nlohmann::json c = properties_json(info);
+      c["name"] = name;
+      ctx.world["communicator"] = c;
+    };
     a.opts.on_fatal = [&](const ResultRow& row) {
       // The job is about to end: keep what has run, and say why it stopped.
       std::vector<ResultRow> all = rows;
@@ -199,6 +204,14 @@ int run_command(RunArgs& a) {
     rows = run_suite(suite, *backend, a.opts, [&](const ResultRow& r) {
       so_far.push_back(r);
       print_table_row(out, r);
+      if (leader && world.world_size() > 1) {
+        // A rank that crashes makes the launcher end every rank at once, rank 0 included: what has
+        // run must already be on disk. The final write replaces this one.
+        RunContext partial = ctx;
+        partial.errors.push_back("incomplete: written after " + std::to_string(so_far.size()) +
+                                 " results while the run was going (the job ended before the run finished)");
+        write_json_atomic(a.out, make_scorecard(partial, so_far));
+      }
     });
     if (stop_requested()) ctx.errors.push_back("interrupted: the scorecard holds the results finished before the signal");
     print_summary(out, rows);
@@ -223,7 +236,9 @@ void setup_run(CLI::App& app, int* exit_code) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--isolate", a->isolate, "Run each case x kernel in a worker process (default for plugin backends)");
   cmd->add_flag("--no-isolate", a->no_isolate, "Run plugin kernels in this process");
-  cmd->add_option("--case-timeout", a->opts.case_timeout_s, "Seconds before an isolated worker is killed")
+  cmd->add_option("--case-timeout", a->opts.case_timeout_s,
+                  "Seconds before an isolated worker is killed; in a multi-rank run, how long rank 0 waits for the "
+                  "other ranks at each agreement point (a stuck exchange ends the job after 2x this + 5 s)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--device", a->opts.device_index, "Device index on the backend")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--kernel", a->opts.kernel_glob, "Glob over kernel ids, e.g. 'cpu.*.optimized'")->capture_default_str();

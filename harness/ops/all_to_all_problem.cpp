@@ -143,12 +143,20 @@ class AllToAllProblem final : public Problem {
       const uint64_t got = load_bits(recv + flat * static_cast<int64_t>(es), es);
       a.worst_index = flat;
       a.worst_coord = {flat};
-      HostTensor one(TensorSpec{"x", s_.dtype, {1}});
-      std::memcpy(one.data.data(), &want, es);
-      a.worst_expected = element_as_double(one.data.data(), s_.dtype, 0);
-      std::memcpy(one.data.data(), &got, es);
-      a.worst_actual = element_as_double(one.data.data(), s_.dtype, 0);
-      if (!std::isfinite(a.worst_actual)) a.worst_actual = 0.0;  // the poison: the scorecard keeps numbers finite
+      // Values for the scorecard's worst element (the bits in `rule` are what counts); a dtype without
+      // a decoder (f16) or the NaN poison is recorded as 0.
+      auto value = [&](uint64_t bits) {
+        uint8_t buf[8] = {};
+        std::memcpy(buf, &bits, es);
+        try {
+          const double v = element_as_double(buf, s_.dtype, 0);
+          return std::isfinite(v) ? v : 0.0;
+        } catch (const std::exception&) {
+          return 0.0;
+        }
+      };
+      a.worst_expected = value(want);
+      a.worst_actual = value(got);
       a.rule += "; first wrong: element " + std::to_string(first_index) + " of the block from rank " +
                 std::to_string(first_source) + " (expected bits " + hex(want, es) + ", got " + hex(got, es) + ")";
       a.cos_diff = 1.0;  // no partial credit: an exchange is exact or wrong

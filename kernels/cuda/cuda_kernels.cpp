@@ -1,6 +1,7 @@
 // The CUDA backend's kernels, one line each. Portable kernels come from kernels/gpu/ (shared with
 // HIP); CUDA-only fast paths (cuBLASLt, sm_90a) arrive with the CUDA GEMM issue.
 #include "dsbench/kernel.hpp"
+#include "kernels/common/all_to_all_comm_kernel.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/gpu/gemm_fp8_naive.hpp"
 
@@ -26,9 +27,10 @@ class NaiveGemm final : public KernelFor<P> {
 const NaiveGemm<dsb_gemm_fp8_blockscaled_params> kGemmNaive;
 const NaiveGemm<dsb_gemm_fp8_grouped_contiguous_params> kGemmContNaive;
 const NaiveGemm<dsb_gemm_fp8_grouped_masked_params> kGemmMaskNaive;
+const AllToAllCommKernel kAllToAll("cuda");  // NCCL: kernels/cuda/nccl_communicator.cpp
 
 }  // namespace
 
-std::vector<const Kernel*> cuda_kernels() { return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive}; }
+std::vector<const Kernel*> cuda_kernels() { return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kAllToAll}; }
 
 }  // namespace dsbench::cuda
