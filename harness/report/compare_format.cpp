@@ -139,7 +139,11 @@ std::string compare_markdown(const CompareResult& r) {
     }
     return t;
   };
-  if (r.regressions > 0) md += "\n### Regressions\n" + table(true);
+  if (r.regressions > 0 || r.suite_slower()) {
+    md += "\n### Regressions\n";
+    if (r.suite_slower()) md += "\n- **the suite as a whole is slower:** " + md_escape(suite_line(r)) + "\n";
+    if (r.regressions > 0) md += table(true);
+  }
   md += "\n<details><summary>All other results</summary>\n" + table(false) + "\n</details>\n";
   return md;
 }
