@@ -140,14 +140,8 @@ std::string signal_description(int sig) {
 
 ResultRow run_isolated(const std::string& suite_path, const CaseSpec& c, uint64_t seed, const std::string& backend,
                        const Kernel& kernel, const RunOptions& opts) {
-  ResultRow row;
-  row.case_id = c.id;
-  row.op = c.op;
-  row.params = c.params.is_null() ? nlohmann::json::object() : c.params;
-  row.seed = seed;
+  ResultRow row = case_row(c, seed, backend, opts.device_index);
   row.kernel = kernel.id();
-  row.backend = backend;
-  row.device = opts.device_index;
   auto fail = [&](const std::string& why) {
     row.disposition = "error";
     row.reason = "isolated worker: " + why;

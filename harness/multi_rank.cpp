@@ -105,14 +105,8 @@ class Collective {
   void disarm() { w_.disarm(); }
 
   ResultRow error_row(const std::string& why) const {
-    ResultRow r;
-    r.case_id = c_.id;
-    r.op = c_.op;
-    r.params = c_.params.is_null() ? nlohmann::json::object() : c_.params;
-    r.seed = seed_;
+    ResultRow r = case_row(c_, seed_, device_.backend(), device_.index());
     r.kernel = kernel_.id();
-    r.backend = device_.backend();
-    r.device = device_.index();
     r.disposition = "error";
     r.reason = why;
     return r;

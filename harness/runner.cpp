@@ -26,16 +26,6 @@ bool is_reference_kernel(const Kernel& k) {
   return id.size() > 10 && id.compare(id.size() - 10, 10, ".reference") == 0;
 }
 
-ResultRow base_row(const CaseSpec& c, uint64_t seed, const std::string& backend, int device) {
-  ResultRow r;
-  r.case_id = c.id;
-  r.op = c.op;
-  r.params = c.params.is_null() ? nlohmann::json::object() : c.params;
-  r.seed = seed;
-  r.backend = backend;
-  r.device = device;
-  return r;
-}
 
 Tolerance parse_tolerance(Tolerance t, const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) DSB_THROW(where + ": expected an object");
@@ -53,6 +43,17 @@ Tolerance parse_tolerance(Tolerance t, const nlohmann::json& j, const std::strin
 }
 
 }  // namespace
+
+ResultRow case_row(const CaseSpec& c, uint64_t seed, const std::string& backend, int device) {
+  ResultRow r;
+  r.case_id = c.id;
+  r.op = c.op;
+  r.params = c.params.is_null() ? nlohmann::json::object() : c.params;
+  r.seed = seed;
+  r.backend = backend;
+  r.device = device;
+  return r;
+}
 
 void request_stop() { g_stop.store(true); }
 bool stop_requested() { return g_stop.load(); }
@@ -217,7 +218,7 @@ std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const Cas
   std::vector<ResultRow> rows;
   auto each_kernel = [&](const std::string& disposition, const std::string& reason) {
     for (const Kernel* k : kernels) {
-      ResultRow r = base_row(c, seed, device.backend(), device.index());
+      ResultRow r = case_row(c, seed, device.backend(), device.index());
       r.kernel = k->id();
       r.disposition = disposition;
       r.reason = reason;
@@ -247,7 +248,7 @@ std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const Cas
     if (stop_requested()) break;
     Execution ex = execute(*k, device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, opts);
     ResultRow& r = ex.row;
-    const ResultRow base = base_row(c, seed, device.backend(), device.index());
+    const ResultRow base = case_row(c, seed, device.backend(), device.index());
     r.case_id = base.case_id;
     r.op = base.op;
     r.params = base.params;
@@ -296,7 +297,7 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
     auto each_kernel = [&](const std::string& disposition, const std::string& reason) {
       if (kernels.empty() && opts.kernel_glob == "*") kernels.push_back(nullptr);
       for (const Kernel* k : kernels) {
-        ResultRow r = base_row(c, seed, backend.name(), device ? device->index() : -1);
+        ResultRow r = case_row(c, seed, backend.name(), device ? device->index() : -1);
         r.kernel = k ? k->id() : "";
         r.disposition = disposition;
         r.reason = reason;

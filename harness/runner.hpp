@@ -75,6 +75,9 @@ struct Execution {
   TensorMap outputs;              // host copies of the kernel's outputs (when it ran)
 };
 
+// A row of case c with its seed, backend and device filled in (disposition and kernel still empty).
+ResultRow case_row(const CaseSpec& c, uint64_t seed, const std::string& backend, int device);
+
 // Runs one kernel on one problem: allocate, upload, poison outputs, run, check against `checks`
 // (null: not verified), time unless opts.verify_only. Never throws.
 Execution execute(const Kernel& kernel, Device& device, const Problem& problem, const TensorMap& inputs,

@@ -22,27 +22,23 @@
 #include "harness/suite.hpp"
 #include "harness/world.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "wrapping_backend.hpp"
 
 namespace {
 using namespace dsbench;
 
-class FaultyKernel final : public Kernel {
+class FaultyKernel final : public testing::KernelWrapper {
  public:
-  FaultyKernel(const Kernel* inner, std::string fault, int rank) : inner_(inner), fault_(std::move(fault)), rank_(rank) {}
-  const std::string& id() const override { return inner_->id(); }
-  dsb_op op() const override { return inner_->op(); }
+  FaultyKernel(const Kernel* inner, std::string fault, int rank) : KernelWrapper(inner), fault_(std::move(fault)), rank_(rank) {}
   Support supports(const void* p, const Device& d) const override {
-    if (op() == DSB_OP_ALL_TO_ALL && World::get().rank() == rank_ && fault_ == "hang_early")
-      std::this_thread::sleep_for(std::chrono::hours(1));
+    if (mine() && fault_ == "hang_early") std::this_thread::sleep_for(std::chrono::hours(1));
     return inner_->supports(p, d);
   }
-  size_t workspace_bytes(const void* p, const Device& d) const override { return inner_->workspace_bytes(p, d); }
   Status run(const void* p, void* ws, Stream& s) const override {
-    const bool me = op() == DSB_OP_ALL_TO_ALL && World::get().rank() == rank_;
-    if (me && fault_ == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
-    if (me && fault_ == "exit") _exit(7);
+    if (mine() && fault_ == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
+    if (mine() && fault_ == "exit") _exit(7);
     const Status st = inner_->run(p, ws, s);
-    if (me && fault_ == "corrupt") {
+    if (mine() && fault_ == "corrupt") {
       const auto& a = *static_cast<const dsb_all_to_all_params*>(p);
       int64_t n = 0;
       for (int i = 0; i < a.world_size; ++i) n += a.recv_counts[i];
@@ -52,32 +48,9 @@ class FaultyKernel final : public Kernel {
   }
 
  private:
-  const Kernel* inner_;
+  bool mine() const { return op() == DSB_OP_ALL_TO_ALL && World::get().rank() == rank_; }
   std::string fault_;
   int rank_;
-};
-
-class FaultyBackend final : public Backend {
- public:
-  FaultyBackend(std::unique_ptr<Backend> inner, const std::string& fault, int rank) : inner_(std::move(inner)) {
-    for (const Kernel* k : inner_->kernels()) owned_.push_back(std::make_unique<FaultyKernel>(k, fault, rank));
-  }
-  std::string name() const override { return inner_->name(); }
-  int device_count() override { return inner_->device_count(); }
-  Device* device(int i) override { return inner_->device(i); }
-  Properties build_info() const override { return inner_->build_info(); }
-  std::vector<const Kernel*> kernels() const override {
-    std::vector<const Kernel*> out;
-    for (const auto& k : owned_) out.push_back(k.get());
-    return out;
-  }
-  Status create_communicator(Device& d, Bootstrap& b, std::unique_ptr<Communicator>* out) override {
-    return inner_->create_communicator(d, b, out);
-  }
-
- private:
-  std::unique_ptr<Backend> inner_;
-  std::vector<std::unique_ptr<FaultyKernel>> owned_;
 };
 
 }  // namespace
@@ -101,7 +74,8 @@ int main(int argc, char** argv) {
   opts.timing.flush_cache = false;
   opts.seed = 7;
   const Suite suite = load_suite(suite_path);
-  FaultyBackend backend(cpu::make_cpu_backend(), fault, rank);
+  testing::WrappingBackend backend(cpu::make_cpu_backend(),
+                                   [&](const Kernel* k) { return std::make_unique<FaultyKernel>(k, fault, rank); });
   RunContext ctx;
   ctx.command_line = "faulty_rank_run --fault " + fault;
   ctx.suite_name = suite.name;

@@ -19,21 +19,14 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, summary  # noqa: E402
+
 MPIEXEC, DSBENCH, FAULTY, SUITE, NP = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
            OMPI_MCA_rmaps_base_oversubscribe="1")
-passed = failed = 0
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, " ".join(str(why).split())[:1500]), flush=True)
-    return ok
 
 
 def mpirun(np, *args, timeout=300):
@@ -128,8 +121,7 @@ def main():
 
 
 def finish(tmp):
-    print("%d passed, %d failed" % (passed, failed))
-    if failed:
+    if summary():
         print("files kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)

@@ -31,21 +31,14 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from checks import check, summary  # noqa: E402
+
 DSBENCH, SLOWED, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
 RUN_ARGS = ["--suite", "smoke", "--seed", "7", "--reps", "10", "--budget", "0.3"]
 NOISE_FLOOR = 0.03  # compare's default --noise-floor
-passed = failed = 0
 
 
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("PASS " + name, flush=True)
-    else:
-        failed += 1
-        print("FAIL %s: %s" % (name, " ".join(str(why).split())[:1500]), flush=True)
-    return ok
 
 
 def dsbench(*args):
@@ -216,8 +209,7 @@ def main():
     check("report of three cards", p.returncode == 0 and os.path.getsize(html) > 10000, p.stderr)
 
     bad_input_checks(tmp, base)
-    print("%d passed, %d failed" % (passed, failed))
-    if failed:
+    if summary():
         print("files kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)

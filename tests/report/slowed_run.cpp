@@ -17,6 +17,7 @@
 #include "harness/scorecard.hpp"
 #include "harness/suite.hpp"
 #include "kernels/cpu/cpu_backend.hpp"
+#include "wrapping_backend.hpp"
 
 namespace {
 using namespace dsbench;
@@ -25,13 +26,9 @@ using Clock = std::chrono::steady_clock;
 // Runs the wrapped kernel, then waits `slowdown` times as long as it took. A spin, not a sleep:
 // sleeping rounds tens of microseconds up to the scheduler's granularity, which would turn a 20%
 // slowdown of a 40 us kernel into a 200% one.
-class SlowKernel final : public Kernel {
+class SlowKernel final : public testing::KernelWrapper {
  public:
-  SlowKernel(const Kernel* inner, double slowdown) : inner_(inner), slowdown_(slowdown) {}
-  const std::string& id() const override { return inner_->id(); }
-  dsb_op op() const override { return inner_->op(); }
-  Support supports(const void* p, const Device& d) const override { return inner_->supports(p, d); }
-  size_t workspace_bytes(const void* p, const Device& d) const override { return inner_->workspace_bytes(p, d); }
+  SlowKernel(const Kernel* inner, double slowdown) : KernelWrapper(inner), slowdown_(slowdown) {}
   Status run(const void* p, void* ws, Stream& s) const override {
     const auto start = Clock::now();
     const Status st = inner_->run(p, ws, s);
@@ -42,29 +39,7 @@ class SlowKernel final : public Kernel {
   }
 
  private:
-  const Kernel* inner_;
   double slowdown_;
-};
-
-class SlowBackend final : public Backend {
- public:
-  SlowBackend(std::unique_ptr<Backend> inner, double slowdown) : inner_(std::move(inner)) {
-    for (const Kernel* k : inner_->kernels()) owned_.push_back(std::make_unique<SlowKernel>(k, slowdown));
-  }
-  std::string name() const override { return inner_->name(); }
-  int device_count() override { return inner_->device_count(); }
-  Device* device(int i) override { return inner_->device(i); }
-  std::string unavailable_reason() override { return inner_->unavailable_reason(); }
-  Properties build_info() const override { return inner_->build_info(); }
-  std::vector<const Kernel*> kernels() const override {
-    std::vector<const Kernel*> out;
-    for (const auto& k : owned_) out.push_back(k.get());
-    return out;
-  }
-
- private:
-  std::unique_ptr<Backend> inner_;
-  std::vector<std::unique_ptr<SlowKernel>> owned_;
 };
 
 }  // namespace
@@ -96,7 +71,8 @@ int main(int argc, char** argv) {
     if (t.contains("budget_s")) opts.timing.budget_s = t.at("budget_s").get<double>();
     if (reps >= 0) opts.timing.min_reps = reps;
     if (budget >= 0) opts.timing.budget_s = budget;
-    SlowBackend backend(cpu::make_cpu_backend(), slowdown);
+    testing::WrappingBackend backend(cpu::make_cpu_backend(),
+                                     [&](const Kernel* k) { return std::make_unique<SlowKernel>(k, slowdown); });
     RunContext ctx;
     ctx.command_line = "slowed_run --slowdown " + std::to_string(slowdown);
     ctx.suite_name = suite.name;
