@@ -11,6 +11,7 @@ const std::vector<std::unique_ptr<OpDriver>>& drivers() {
     v.push_back(make_gemm_fp8_grouped_masked_driver());
     v.push_back(make_mla_decode_driver());
     v.push_back(make_all_to_all_driver());
+    v.push_back(make_moe_route_driver());
     return v;
   }();
   return list;

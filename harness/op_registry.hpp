@@ -14,6 +14,7 @@ std::unique_ptr<OpDriver> make_gemm_fp8_grouped_contiguous_driver();
 std::unique_ptr<OpDriver> make_gemm_fp8_grouped_masked_driver();
 std::unique_ptr<OpDriver> make_mla_decode_driver();
 std::unique_ptr<OpDriver> make_all_to_all_driver();
+std::unique_ptr<OpDriver> make_moe_route_driver();
 
 // The driver for op, or nullptr when the op has none yet.
 const OpDriver* find_driver(dsb_op op);

@@ -5,7 +5,9 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
 #include "kernels/cpu/mla_decode_cpu.hpp"
+#include "kernels/cpu/moe_route_cpu.hpp"
 #include "reference/gemm_fp8_reference.hpp"
+#include "reference/moe_route_reference.hpp"
 
 namespace dsbench::cpu {
 namespace {
@@ -48,11 +50,15 @@ const HostKernel<MaskP, gemm_fp8_grouped_masked_optimized> kGemmMaskOpt("optimiz
 const MlaDecodeKernel kMlaRef("reference", mla_decode_reference_run);
 const MlaDecodeKernel kMlaOpt("optimized", mla_decode_optimized_run, mla_decode_optimized_workspace);
 const AllToAllCommKernel kAllToAll("cpu");
+using RouteP = dsb_moe_route_params;
+const HostKernel<RouteP, run_reference<RouteP, ref::moe_route>> kRouteRef("reference");
+const HostKernel<RouteP, moe_route_optimized> kRouteOpt("optimized");
 
 }  // namespace
 
 std::vector<const Kernel*> cpu_kernels() {
-  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt, &kAllToAll};
+  return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt, &kAllToAll, &kRouteRef,
+          &kRouteOpt};
 }
 
 }  // namespace dsbench::cpu
