@@ -39,8 +39,8 @@ class MoeRouteWarp final : public KernelFor<dsb_moe_route_params> {
       return Support::no("num_experts must be a positive multiple of num_groups");
     const int per_group = p.num_experts / p.num_groups;
     if (per_group < 2 || per_group > gpu::kMoeRouteMaxGroupSize)
-      return Support::no(std::to_string(per_group) +
-                         " experts per group: needs 2..32 (top-2 group score; a group's experts share one warp's 32 lanes)");
+      return Support::no(std::to_string(per_group) + " experts per group: needs 2..32 (the group score is a top-2; "
+                         "a group's experts must fit one warp's 32 lanes)");
     if (p.num_experts > gpu::kMoeRouteMaxExperts)
       return Support::no(std::to_string(p.num_experts) + " experts: at most 1024 (32 lanes x 32 register slots)");
     if (p.topk_groups < 1 || p.topk_groups > p.num_groups) return Support::no("topk_groups must be in [1, num_groups]");
@@ -64,6 +64,8 @@ const MoeRouteWarp kMoeRouteWarp;
 
 }  // namespace
 
-std::vector<const Kernel*> cuda_kernels() { return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kAllToAll, &kMoeRouteWarp}; }
+std::vector<const Kernel*> cuda_kernels() {
+  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kAllToAll, &kMoeRouteWarp};
+}
 
 }  // namespace dsbench::cuda

@@ -19,14 +19,18 @@
 //      so the output is in descending key order (ties: lower index first).
 //   5. weights: lane j writes slot j: s / (sum of the chosen s, summed in FP32 in output order) when
 //      normalize, times routed_scale.
-// All arithmetic FP32 with expf and IEEE division (selection matches the reference bit for bit except
-// where expf's last-bit rounding differs from the host's near a tie). Shared memory per warp: the
-// group scores, kept-group bit words and, for non-power-of-two groups, the token's keys.
+// All arithmetic FP32 with expf and IEEE division, no fast math: the selection equals the FP64
+// reference's except at near-ties (a few ulp of FP32, expf's last bit included; softmax also sums in
+// another order). Shared memory per warp: the group scores, kept-group bit words and, for
+// non-power-of-two group sizes, the token's keys. Limits: 2..32 experts per group, E <= 1024,
+// topk <= 32 (one lane per output); the rank count of step 3 costs O(G^2 / 32) per lane, cheap for
+// DeepSeek-V3 (G = 8) and slow only for hundreds of groups.
 #include "kernels/gpu/moe_route_gpu.hpp"
 
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "kernels/gpu/gpu_portability.hpp"
 
@@ -37,7 +41,9 @@ constexpr int kLanes = 32;          // logical warp, on every vendor
 constexpr int kWarpsPerBlock = 4;   // tokens per block
 constexpr int kMaxThreads = kWarpsPerBlock * kLanes;
 constexpr int kNone = INT_MAX;      // "no candidate": loses every comparison against a real expert
-constexpr size_t kMaxSharedBytes = 48 * 1024;
+// Shared memory per warp at most: scores [E/2] + kept words [16] + keys [E]; within the 48 KiB a
+// launch gets without opting in.
+static_assert(kWarpsPerBlock * (kMoeRouteMaxExperts / 2 + 16 + kMoeRouteMaxExperts) * 4 <= 48 * 1024);
 
 // Width-32 warp primitives. The whole logical warp is always converged at these calls.
 #if defined(__HIPCC__) || defined(DSB_GPU_HIP)
@@ -276,7 +282,9 @@ void enqueue(const Args& a, unsigned grid, int warps, size_t smem, gpuStream_t s
   moe_route_kernel<kSlots><<<grid, warps * kLanes, smem, stream>>>(a);
 }
 
-Status invalid(std::string why) { return Status::error(DSB_STATUS_INVALID_ARGUMENT, "moe_route_gpu: " + std::move(why)); }
+Status invalid(const std::string& why) {
+  return Status::error(DSB_STATUS_INVALID_ARGUMENT, "moe_route_gpu: " + why);
+}
 
 }  // namespace
 
@@ -286,11 +294,13 @@ Status moe_route_gpu(const dsb_moe_route_params& p, void* stream) {
   if (E <= 0 || G <= 0 || E % G != 0) return invalid("num_experts must be a positive multiple of num_groups");
   const int gsz = E / G;
   if (gsz < 2 || gsz > kMoeRouteMaxGroupSize || E > kMoeRouteMaxExperts)
-    return Status::error(DSB_STATUS_NOT_SUPPORTED, "moe_route_gpu: needs 2..32 experts per group and at most 1024 experts");
+    return Status::error(DSB_STATUS_NOT_SUPPORTED,
+                         "moe_route_gpu: needs 2..32 experts per group and at most 1024 experts");
   if (p.topk_groups < 1 || p.topk_groups > G) return invalid("topk_groups must be in [1, num_groups]");
   if (p.topk < 1 || p.topk > kMoeRouteMaxTopk || p.topk > p.topk_groups * gsz)
     return invalid("topk must be in [1, min(32, experts in the kept groups)]");
-  if (p.scoring != DSB_MOE_SCORING_SIGMOID && p.scoring != DSB_MOE_SCORING_SOFTMAX) return invalid("unknown scoring");
+  if (p.scoring != DSB_MOE_SCORING_SIGMOID && p.scoring != DSB_MOE_SCORING_SOFTMAX)
+    return invalid("unknown scoring");
   if (p.num_tokens == 0) return Status::success();
   if (p.logits == nullptr || p.topk_idx == nullptr || p.topk_weights == nullptr) return invalid("null tensor");
 
@@ -305,8 +315,7 @@ Status moe_route_gpu(const dsb_moe_route_params& p, void* stream) {
                p.normalize != 0 ? 1 : 0, p.routed_scale, kept_words, per_warp, p.logits, p.bias, p.topk_idx,
                p.topk_weights};
 
-  int warps = kWarpsPerBlock;
-  while (warps > 1 && static_cast<size_t>(warps) * per_warp * 4 > kMaxSharedBytes) --warps;
+  const int warps = kWarpsPerBlock;
   const size_t smem = static_cast<size_t>(warps) * per_warp * 4;
   const unsigned grid = static_cast<unsigned>((static_cast<int64_t>(p.num_tokens) + warps - 1) / warps);
   const int slots_needed = (E + kLanes - 1) / kLanes;
