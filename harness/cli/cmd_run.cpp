@@ -111,7 +111,8 @@ int run_command(RunArgs& a) {
   World& world = World::get();
   const bool leader = world.rank() == 0;
   // Only rank 0 talks and writes; the other ranks work silently (their rows reach rank 0).
-  std::ostream& out = leader ? std::cout : *new std::ostream(nullptr);
+  static std::ostream silent(nullptr);
+  std::ostream& out = leader ? std::cout : silent;
   RunContext ctx;
   ctx.command_line = joined_command_line();
   ctx.options = a.opts;
@@ -124,7 +125,7 @@ int run_command(RunArgs& a) {
   report::check_run_outputs(a.outputs);
   std::vector<std::unique_ptr<Backend>> backends;
 
-  std::vector<ResultRow> rows;
+  std::vector<ResultRow> rows, so_far;  // so_far: rows as they arrive (what a fatal end keeps)
   auto finish = [&](int code_if_no_rows) {
     int code = rows.empty() && !ctx.errors.empty() ? code_if_no_rows : exit_code_for(rows, ctx.errors);
     if (leader) {
@@ -147,7 +148,7 @@ int run_command(RunArgs& a) {
     };
     a.opts.on_fatal = [&](const ResultRow& row) {
       // The job is about to end: keep what has run, and say why it stopped.
-      std::vector<ResultRow> all = rows;
+      std::vector<ResultRow> all = so_far;
       all.push_back(row);
       ctx.errors.push_back("the job was ended: " + row.reason);
       try {
@@ -197,10 +198,6 @@ int run_command(RunArgs& a) {
     print_table_header(out);
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
-    std::vector<ResultRow> so_far;
-    a.opts.on_fatal = world.world_size() > 1 ? a.opts.on_fatal : nullptr;
-    auto on_fatal = a.opts.on_fatal;
-    if (on_fatal) a.opts.on_fatal = [&, on_fatal](const ResultRow& r) { rows = so_far; on_fatal(r); };
     rows = run_suite(suite, *backend, a.opts, [&](const ResultRow& r) {
       so_far.push_back(r);
       print_table_row(out, r);
