@@ -17,7 +17,7 @@ namespace {
 
 struct CompareArgs {
   std::string base, next;
-  std::string threshold = "5%", noise_floor = "3%";
+  std::string threshold = "5%", noise_floor = "auto";
   std::vector<std::string> op_thresholds;
   report::CompareOptions opts;
   std::string format = "text";
@@ -31,8 +31,8 @@ void add_statistics_options(CLI::App* cmd, CompareArgs* a) {
   cmd->add_option("--op-threshold", a->op_thresholds,
                   "PATTERN=THRESHOLD for ops or cases matching the glob, e.g. 'mla_decode=8%' (repeatable; first match wins)");
   cmd->add_option("--noise-floor", a->noise_floor,
-                  "Run-to-run variation added to every interval (0.03 or 3%); raised to the noise the comparison "
-                  "measures across its results when that is larger")
+                  "Run-to-run variation added to every interval (0.03 or 3%); auto: 3% for device-timed results, "
+                  "10% for host-timed (CPU) ones. Raised to the noise the comparison measures when that is larger")
       ->capture_default_str();
   cmd->add_flag("--fixed-noise-floor", a->fixed_floor, "Never raise --noise-floor to the measured run-to-run noise");
   cmd->add_option("--confidence", a->opts.stats.confidence, "Two-sided confidence of the interval on the ratio")
@@ -47,7 +47,8 @@ void add_statistics_options(CLI::App* cmd, CompareArgs* a) {
 
 void finish_options(CompareArgs& a) {
   a.opts.threshold = report::parse_fraction(a.threshold, "--threshold");
-  a.opts.stats.noise_floor = report::parse_fraction(a.noise_floor, "--noise-floor");
+  if (a.noise_floor != "auto")
+    a.opts.stats.noise_floor = a.opts.stats.host_noise_floor = report::parse_fraction(a.noise_floor, "--noise-floor");
   a.opts.stats.measured_floor = !a.fixed_floor;
   for (const std::string& spec : a.op_thresholds) {
     const size_t eq = spec.rfind('=');

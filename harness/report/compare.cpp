@@ -52,6 +52,15 @@ void compare_accuracy(RowComparison& row, const CompareOptions& o) {
   }
 }
 
+// The floor for a row's timing method: host clocks on a shared CPU move more between runs than GPU events.
+double configured_floor(const RowComparison& row, const CompareOptions& o) {
+  const nlohmann::json* r = row.base ? row.base : row.next;
+  if (r == nullptr) return o.stats.noise_floor;
+  const nlohmann::json& t = r->at("timing");
+  const bool host = !t.is_null() && t.at("method").get<std::string>().rfind("host", 0) == 0;
+  return host ? o.stats.host_noise_floor : o.stats.noise_floor;
+}
+
 // Results scatter by more than the configured floor between two runs of (presumably) the same code.
 bool noisy_machine(const SuiteShift& scatter, double configured_floor) {
   return scatter.results >= kMinResultsForSpread && scatter.spread > std::log1p(configured_floor);
@@ -70,7 +79,9 @@ void estimate_timing(RowComparison& row, const CompareOptions& o) {
     row.notes.push_back(std::string("no raw samples in the ") + (base_ms.empty() ? "base" : "new") + " scorecard");
     return;
   }
-  row.estimate = estimate_ratio(base_ms, new_ms, o.stats, hash_name(row.key));
+  StatsOptions stats = o.stats;
+  stats.noise_floor = configured_floor(row, o);
+  row.estimate = estimate_ratio(base_ms, new_ms, stats, hash_name(row.key));
 }
 
 // Second pass, once the suite's run-to-run spread is known: the interval under the floor in force, the verdict.
@@ -187,13 +198,24 @@ CompareResult compare_scorecards(const Scorecard& base, const Scorecard& next, c
   }
   // One run per side cannot show how much a second run moves, but the suite's results can: when
   // they scatter by more than the configured floor, that measured noise is the floor in force.
+  // The configured floor of the card's timing method (a card holds one backend's results).
+  out.configured_floor = o.stats.noise_floor;
+  for (const RowComparison& row : out.rows)
+    if (row.estimate) {
+      out.configured_floor = configured_floor(row, o);
+      break;
+    }
+  // The suite-wide view keeps the device floor: a median over many results averages the per-result
+  // noise that the host floor is for.
   const SuiteShift scatter = suite_shift(out.rows, o);
-  out.noise_floor = o.stats.noise_floor;
+  out.noise_floor = out.configured_floor;
   for (RowComparison& row : out.rows) {
     StatsOptions stats = o.stats;
+    const double configured = configured_floor(row, o);
+    stats.noise_floor = configured;
     if (o.stats.measured_floor && row.estimate)
       stats.noise_floor = measured_noise_floor(scatter.spread, scatter.results, o.stats.confidence, row.threshold,
-                                               o.stats.noise_floor);
+                                               configured);
     out.noise_floor = std::max(out.noise_floor, stats.noise_floor);
     if (!row.next) {
       row.verdict = "gone";
@@ -201,7 +223,7 @@ CompareResult compare_scorecards(const Scorecard& base, const Scorecard& next, c
     } else if (!row.base) {
       row.verdict = "new";
     } else {
-      classify_timing(row, stats, o.stats.noise_floor, scatter);
+      classify_timing(row, stats, configured, scatter);
       compare_dispositions(row);
       compare_accuracy(row, o);
       row.flags = measurement_flags(base.doc, *row.base, next.doc, *row.next);

@@ -59,7 +59,8 @@ struct CompareResult {
   std::map<std::string, int> verdicts;   // count per verdict
   int regressions = 0;                   // rows with at least one regression
   SuiteShift suite;                      // a suite-wide "slower" is a regression too
-  double noise_floor = 0;                // the largest floor in force: options' own, or the measured one
+  double noise_floor = 0;                // the largest floor in force: the configured one, or the measured one
+  double configured_floor = 0;           // the configured floor of the card's timing method
   CompareOptions options;
   bool suite_slower() const { return suite.verdict.verdict == "slower"; }
   int exit_code() const { return regressions > 0 || suite_slower() ? 1 : 0; }

@@ -26,8 +26,8 @@ std::string settings_line(const CompareResult& r) {
   for (const auto& [p, v] : o.op_thresholds) s += ", " + p + " " + fmt("%.3g", v * 100) + "%";
   return s + "; " + fmt("%.3g", o.stats.confidence * 100) + "% interval (block bootstrap, " +
          std::to_string(o.stats.bootstrap) + " resamples) widened by a " + fmt("%.3g", r.noise_floor * 100) +
-         "% run-to-run noise floor" + (r.noise_floor > o.stats.noise_floor ? " (measured; configured " +
-         fmt("%.3g", o.stats.noise_floor * 100) + "%)" : "") + "; at least " + std::to_string(o.stats.min_samples) + " samples per side";
+         "% run-to-run noise floor" + (r.noise_floor > r.configured_floor ? " (measured; configured " +
+         fmt("%.3g", r.configured_floor * 100) + "%)" : "") + "; at least " + std::to_string(o.stats.min_samples) + " samples per side";
 }
 
 std::string counts_line(const CompareResult& r) {
@@ -52,19 +52,19 @@ std::string suite_line(const CompareResult& r) {
 std::string spread_warning(const CompareResult& r) {
   const StatsOptions& st = r.options.stats;
   const bool enough = r.suite.results >= kMinResultsForSpread;
-  const bool noisy = enough && r.suite.spread > std::log1p(st.noise_floor);
+  const bool noisy = enough && r.suite.spread > std::log1p(r.configured_floor);
   const std::string spread = "results scattered by " + fmt("%.1f", r.suite.spread * 100) +
                              "% between the runs (robust SD of their ratios)";
   if (noisy && st.measured_floor)
-    return spread + ", more than the " + fmt("%.3g", st.noise_floor * 100) + "% noise floor: per-result intervals "
+    return spread + ", more than the " + fmt("%.3g", r.configured_floor * 100) + "% noise floor: per-result intervals "
            "were widened to the measured noise (floor up to " + fmt("%.3g", r.noise_floor * 100) + "%, family-wise over " +
            std::to_string(r.suite.results) + " results) and no single result's timing gates on so noisy a machine; "
            "the suite-wide verdict does. Compare on a quieter machine to gate result by result";
   if (noisy)
-    return spread + ", more than the " + fmt("%.3g", st.noise_floor * 100) + "% noise floor: if the code is the "
+    return spread + ", more than the " + fmt("%.3g", r.configured_floor * 100) + "% noise floor: if the code is the "
            "same, this machine's run-to-run noise is larger than assumed and single-result verdicts may be noise "
            "(drop --fixed-noise-floor, raise --noise-floor, or compare on a quieter machine)";
-  if (r.noise_floor > st.noise_floor)
+  if (r.noise_floor > r.configured_floor)
     return spread + ": per-result intervals were widened to the measured noise (floor up to " +
            fmt("%.3g", r.noise_floor * 100) + "%, family-wise over " + std::to_string(r.suite.results) + " results)";
   return "";
@@ -168,7 +168,8 @@ nlohmann::json compare_json(const CompareResult& r) {
   return {{"base", r.base_path}, {"new", r.new_path}, {"environment", r.environment}, {"verdicts", r.verdicts},
           {"suite", suite}, {"warning", spread_warning(r)},
           {"regressions", r.regressions}, {"exit_code", r.exit_code()},
-          {"options", {{"threshold", o.threshold}, {"confidence", o.stats.confidence}, {"noise_floor", o.stats.noise_floor},
+          {"options", {{"threshold", o.threshold}, {"confidence", o.stats.confidence}, {"noise_floor", o.stats.noise_floor}, {"host_noise_floor", o.stats.host_noise_floor},
+                       {"configured_floor", r.configured_floor},
                        {"noise_floor_in_force", r.noise_floor}, {"measured_floor", o.stats.measured_floor},
                        {"min_samples", o.stats.min_samples}, {"bootstrap", o.stats.bootstrap},
                        {"error_growth", o.error_growth}, {"error_floor", o.error_floor}, {"allow_gone", o.allow_gone}}},

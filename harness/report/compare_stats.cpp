@@ -119,9 +119,9 @@ TimingVerdict classify(const RatioEstimate& e, double threshold, const StatsOpti
     if (tail_moved) v.verdict = slower ? "slower" : "faster";
     else v.why = "the median moved " + pct(e.ratio) + " but the fastest 10% of samples only " + pct(e.p10_ratio) +
                  ": contention, not code";
-  } else if (e.hi / e.lo > up / down) {
-    v.why = "interval too wide to decide (" + pct(e.lo) + " to " + pct(e.hi) + ")";
   } else if (e.ratio >= down && e.ratio <= up) {
+    // No evidence of a change beyond the threshold, and the median moved less than it. (A wide
+    // interval cannot prove equivalence; the JSON keeps lo/hi for whoever needs that.)
     v.verdict = "same";
   } else {
     v.why = "beyond the threshold but not significantly (" + pct(e.lo) + " to " + pct(e.hi) + ")";
