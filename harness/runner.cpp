@@ -268,8 +268,10 @@ std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const Cas
   return rows;
 }
 
-std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const RunOptions& opts,
-                                 const RowCallback& on_row) {
+namespace {
+
+std::vector<ResultRow> run_suite_once(const Suite& suite, Backend& backend, const RunOptions& opts,
+                                      const RowCallback& on_row) {
   std::vector<ResultRow> rows;
   auto emit = [&](ResultRow r) {
     if (on_row) on_row(r);
@@ -345,6 +347,72 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
       continue;
     }
     for (ResultRow& r : run_case_kernels(suite.path, c, seed, *device, kernels, opts)) emit(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const RunOptions& opts,
+                                 const RowCallback& on_row) {
+  const int rounds = opts.timing.rounds;
+  Device* device = backend.device_count() > opts.device_index ? backend.device(opts.device_index) : nullptr;
+  if (rounds <= 1 || opts.isolate || opts.verify_only || device == nullptr || World::get().world_size() > 1)
+    return run_suite_once(suite, backend, opts, on_row);
+
+  // Rounds: every case is timed `rounds` times, spread over the run, each time with its share of the
+  // budget and repetitions; a slowdown of the host lasting seconds then hits one round of a case,
+  // not all its samples (docs/timing.md#rounds). Round 1 also checks; later rounds only time.
+  RunOptions share = opts;
+  share.timing.budget_s = opts.timing.budget_s / rounds;
+  share.timing.max_reps = std::max(1, opts.timing.max_reps / rounds);
+  share.timing.min_reps = std::max(1, (opts.timing.min_reps + rounds - 1) / rounds);
+  std::vector<ResultRow> rows = run_suite_once(suite, backend, share, nullptr);
+  RunOptions again = share;
+  again.perf_only = true;
+  for (int round = 2; round <= rounds && !stop_requested(); ++round) {
+    std::string current;  // the case whose problem and inputs are built
+    std::unique_ptr<Problem> problem;
+    TensorMap inputs;
+    std::map<std::string, Tolerance> tol;
+    for (ResultRow& row : rows) {
+      if (!row.timing || stop_requested()) continue;
+      const CaseSpec* c = nullptr;
+      for (const CaseSpec& x : suite.cases)
+        if (x.id == row.case_id) c = &x;
+      const Kernel* k = nullptr;
+      for (const Kernel* x : backend.kernels())
+        if (x->id() == row.kernel) k = x;
+      if (c == nullptr || k == nullptr) continue;
+      try {
+        if (current != c->id) {
+          const OpDriver* driver = find_driver(dsb_op_from_name(c->op.c_str()));
+          problem = driver->make(c->params);
+          tol = merge_tolerances(driver->default_tolerances(), c->tolerance);
+          inputs.clear();
+          for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
+          problem->generate(row.seed, inputs);
+          current = c->id;
+        }
+        const Execution ex = execute(*k, *device, *problem, inputs, nullptr, tol, again);
+        if (!ex.row.timing) {
+          row.reason += (row.reason.empty() ? "" : "; ") + ("round " + std::to_string(round) + " not timed: " + ex.row.reason);
+          continue;
+        }
+        row.timing->raw_ms.insert(row.timing->raw_ms.end(), ex.row.timing->raw_ms.begin(), ex.row.timing->raw_ms.end());
+      } catch (const std::exception& e) {
+        row.reason += (row.reason.empty() ? "" : "; ") + ("round " + std::to_string(round) + ": " + e.what());
+        current.clear();
+      }
+    }
+  }
+  for (ResultRow& row : rows) {
+    if (row.timing) {
+      const std::string last = row.timing->stop_reason;
+      summarize(&*row.timing);
+      row.timing->stop_reason = std::to_string(rounds) + " rounds, each ended by " + last;
+    }
+    if (on_row) on_row(row);
   }
   return rows;
 }

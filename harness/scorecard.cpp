@@ -187,7 +187,8 @@ nlohmann::json context_json(const RunContext& ctx) {
        {{"kernel_glob", o.kernel_glob}, {"case_glob", o.case_glob}, {"verify_only", o.verify_only},
         {"perf_only", o.perf_only}, {"max_reference_gflop", o.max_reference_gflop},
         {"timing", {{"warmup", o.timing.warmup}, {"min_reps", o.timing.min_reps}, {"max_reps", o.timing.max_reps},
-                    {"budget_s", o.timing.budget_s}, {"noise", o.timing.noise}, {"flush_cache", o.timing.flush_cache}}},
+                    {"budget_s", o.timing.budget_s}, {"noise", o.timing.noise}, {"flush_cache", o.timing.flush_cache},
+                    {"rounds", o.timing.rounds}}},
         {"verification", {{"full_max_macs", o.verify.full_max_macs}, {"sample_rows", o.verify.sample_rows},
                           {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}}}},
       {"backends", backends}};

@@ -19,6 +19,7 @@ struct TimingConfig {
   double budget_s = 1.0;     // stop sampling once this much measured time has accumulated
   double noise = 0.005;      // stop once stdev/(mean*sqrt(n)) is below this (and min_reps reached)
   bool flush_cache = true;   // cold cache: flush before every repetition (not timed)
+  int rounds = 1;            // run_suite: time every case this many times, spread over the run
   const std::atomic<bool>* interrupt = nullptr;  // set (by a signal) to stop sampling early
   // Multi-rank ops: called before every timed repetition with this rank's wish (0 go on, 1 could
   // stop, 2 must stop); returns true when all ranks stop. Every rank then times the same number of

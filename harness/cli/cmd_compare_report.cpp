@@ -35,6 +35,9 @@ void add_statistics_options(CLI::App* cmd, CompareArgs* a) {
                   "10% for host-timed (CPU) ones. Raised to the noise the comparison measures when that is larger")
       ->capture_default_str();
   cmd->add_flag("--fixed-noise-floor", a->fixed_floor, "Never raise --noise-floor to the measured run-to-run noise");
+  cmd->add_flag("--gate-host-timing", a->opts.stats.gate_host_timing,
+                "Let single host-timed (CPU) results regress; by default only device-timed ones and the suite as a "
+                "whole do, since single CPU timings on shared hosts move 12-51% between runs");
   cmd->add_option("--confidence", a->opts.stats.confidence, "Two-sided confidence of the interval on the ratio")
       ->check(CLI::Range(0.5, 0.9999))->capture_default_str();
   cmd->add_option("--min-samples", a->opts.stats.min_samples, "Fewer timed samples on a side: 'noisy', never a verdict")

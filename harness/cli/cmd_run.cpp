@@ -247,6 +247,11 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--warmup", a->opts.timing.warmup, "Untimed runs before sampling")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--reps", a->opts.timing.min_reps, "Minimum timed repetitions")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--max-reps", a->opts.timing.max_reps, "Maximum timed repetitions")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--rounds", a->opts.timing.rounds,
+                  "Time every case in this many rounds spread over the run, each with its share of the budget and "
+                  "repetitions (a host slowdown lasting seconds then hits one round, not all samples); results print "
+                  "after the last round")
+      ->check(CLI::Range(1, 100))->capture_default_str();
   cmd->add_option("--budget", a->opts.timing.budget_s, "Seconds of measured time per case x kernel")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--noise", a->opts.timing.noise, "Stop once the relative standard error is below this")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -171,6 +171,7 @@ nlohmann::json compare_json(const CompareResult& r) {
           {"options", {{"threshold", o.threshold}, {"confidence", o.stats.confidence}, {"noise_floor", o.stats.noise_floor}, {"host_noise_floor", o.stats.host_noise_floor},
                        {"configured_floor", r.configured_floor},
                        {"noise_floor_in_force", r.noise_floor}, {"measured_floor", o.stats.measured_floor},
+                       {"gate_host_timing", o.stats.gate_host_timing},
                        {"min_samples", o.stats.min_samples}, {"bootstrap", o.stats.bootstrap},
                        {"error_growth", o.error_growth}, {"error_floor", o.error_floor}, {"allow_gone", o.allow_gone}}},
           {"rows", rows}};

@@ -15,8 +15,8 @@ Identical runs are checked on every machine: exit 0 and no result "slower" or "f
 machine (a shared VM whose neighbours come and go: 5-20% run-to-run scatter was measured on the
 2-core development VM) compare raises its noise floor to the scatter it measures across results, so
 results come out "noisy" instead of falsely "slower". Where the scatter is below the configured 3%
-floor ("quiet"), most results must also be "same" and the 20% slowdown must be "slower" result by
-result for most of them. ("Quiet" means compare kept its configured floor: it raises it only when the measured
+floor ("quiet"), most results must also be "same". CPU results are host-timed, so one by one they
+never gate by default (docs/compare_and_report.md); the 20% slowdown is caught suite-wide. ("Quiet" means compare kept its configured floor: it raises it only when the measured
 scatter could otherwise produce a false verdict.) Prints PASS/FAIL lines and `N passed, M failed`.
 """
 
@@ -35,7 +35,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from checks import check, summary  # noqa: E402
 
 DSBENCH, SLOWED, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
-RUN_ARGS = ["--suite", "smoke", "--seed", "7", "--reps", "10", "--budget", "0.3"]
+ROUNDS = 2
+RUN_ARGS = ["--suite", "smoke", "--seed", "7", "--reps", "4", "--budget", "0.1"]  # per round
 NOISE_FLOOR = 0.10  # compare's default --noise-floor for host-timed (CPU) results
 
 
@@ -55,12 +56,48 @@ def compare(a, b, name):
     return p, {r["key"]: r["verdict"] for r in doc["rows"]}, doc["suite"]
 
 
-def merge_scorecards(files, out):
-    """One scorecard out of per-case ones of the same run configuration (results concatenated, the
-    summary recomputed as the harness writes it)."""
-    docs = [json.load(open(f)) for f in files]
-    doc = docs[0]
-    doc["results"] = [r for d in docs for r in d["results"]]
+def percentile(sorted_values, q):
+    """NumPy's default (linear) percentile, as the harness computes it."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def merged_timing(timings):
+    """One timing out of several rounds' timings of the same result: all samples, statistics
+    recomputed as harness/timing.cpp's summarize() does."""
+    t = dict(timings[0])
+    raw = [x for tm in timings for x in tm["raw_ms"]]
+    v = sorted(raw)
+    n = len(v)
+    mean = sum(v) / n
+    var = sum((x - mean) ** 2 for x in v) / (n - 1) if n > 1 else 0.0
+    t.update(raw_ms=raw, samples=n, median_ms=percentile(v, 0.5), p10_ms=percentile(v, 0.1),
+             p90_ms=percentile(v, 0.9), min_ms=v[0], max_ms=v[-1], mean_ms=mean, stdev_ms=math.sqrt(var),
+             stop_reason="%d rounds, each ended by %s" % (len(timings), timings[-1]["stop_reason"]))
+    t["rel_spread"] = (t["p90_ms"] - t["p10_ms"]) / t["median_ms"] if t["median_ms"] > 0 else 0.0
+    t["noise"] = math.sqrt(var) / (mean * math.sqrt(n)) if n > 1 and mean > 0 else 0.0
+    return t
+
+
+def merge_scorecards(by_case, out):
+    """One scorecard out of per-case, per-round ones of the same run configuration: results in suite
+    order, each with every round's samples, and the summary recomputed as the harness writes it."""
+    docs = {i: [json.load(open(f)) for f in files] for i, files in by_case.items()}
+    doc = json.loads(json.dumps(docs[min(docs)][0]))
+    doc["results"] = []
+    for i in sorted(docs):
+        rounds = docs[i]
+        for j, r in enumerate(rounds[0]["results"]):
+            timings = [d["results"][j]["timing"] for d in rounds]
+            if all(t is not None for t in timings):
+                r["timing"] = merged_timing(timings)
+                if r["metrics"].get("gbps") is not None:
+                    s = r["timing"]["median_ms"] * 1e-3
+                    r["metrics"]["gbps"] = r["metrics"]["bytes"] / s / 1e9
+                    r["metrics"]["tflops"] = r["metrics"]["flops"] / s / 1e12
+            doc["results"].append(r)
     kinds = ["passed", "incorrect", "error", "not_supported", "skipped", "not_verified"]
     by_disp = {k: 0 for k in kinds}
     by_op = {}
@@ -69,7 +106,7 @@ def merge_scorecards(files, out):
         op = r["op"] or "(no op)"
         by_op.setdefault(op, {k: 0 for k in kinds})[r["disposition"]] += 1
     doc["summary"] = {"results": len(doc["results"]), "by_disposition": by_disp, "by_op": by_op}
-    doc["exit_code"] = max(d["exit_code"] for d in docs)
+    doc["exit_code"] = max(d["exit_code"] for ds in docs.values() for d in ds)
     with open(out, "w") as f:
         json.dump(doc, f)
 
@@ -133,28 +170,44 @@ def main():
     base, again, slowed = (os.path.join(tmp, n) for n in ("base.json", "again.json", "slowed.json"))
     t0 = time.monotonic()
     junit = os.path.join(tmp, "slowed.xml")
-    # The three runs are interleaved case by case (base, slowed, again for each case), then merged
-    # into one scorecard each: a machine whose speed drifts over minutes (5-20% between sequential
-    # smoke runs on the 2-vCPU VM) then shifts all three alike instead of biasing one whole run.
+    # The three runs are interleaved case by case (base, slowed, again for each case), in ROUNDS
+    # rounds over the whole suite, and each side's pieces are merged into one scorecard with every
+    # round's samples: a host whose speed drifts over minutes (5-20% between sequential smoke runs on
+    # the 2-vCPU VM) shifts all three alike, and a slowdown lasting seconds (one case moved 51% once)
+    # hits one round of a case, not all its samples. `dsbench run --rounds` does the same within one
+    # run; across processes, this test does it by hand.
     cases = [c["id"] for c in json.load(open(os.path.join(REPO, "suites", "smoke.json")))["cases"]]
-    parts = {base: [], slowed: [], again: []}
-    for i, case in enumerate(cases):
-        for out, cmd in ((base, [DSBENCH, "run", "--backend", "cpu"]), (slowed, [SLOWED, "--slowdown", "0.2"]),
-                         (again, [DSBENCH, "run", "--backend", "cpu"])):
-            part = "%s.%d.json" % (out, i)
-            extra = ["--junit", junit, "--format", "markdown"] if out == slowed and i == 0 else []
-            p = subprocess.run(cmd + RUN_ARGS + ["--case", case, "--out", part] + extra,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-            if not check("%s of %s" % (os.path.basename(out), case), p.returncode == 0 and os.path.exists(part),
-                         p.stderr[-500:]):
-                return 1
-            if out == slowed and i == 0:
-                first_slowed = (p, part)
-            parts[out].append(part)
-    for out, files in parts.items():
-        merge_scorecards(files, out)
+    parts = {base: {}, slowed: {}, again: {}}
+    first_slowed = None
+    for rnd in range(ROUNDS):
+        for i, case in enumerate(cases):
+            for out, cmd in ((base, [DSBENCH, "run", "--backend", "cpu"]), (slowed, [SLOWED, "--slowdown", "0.2"]),
+                             (again, [DSBENCH, "run", "--backend", "cpu"])):
+                part = "%s.%d.%d.json" % (out, i, rnd)
+                extra = ["--junit", junit, "--format", "markdown"] if out == slowed and i == 0 and rnd == 0 else []
+                p = subprocess.run(cmd + RUN_ARGS + ["--case", case, "--out", part] + extra,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                if not check("%s of %s, round %d" % (os.path.basename(out), case, rnd + 1),
+                             p.returncode == 0 and os.path.exists(part), p.stderr[-500:]):
+                    return 1
+                if extra:
+                    first_slowed = (p, part)
+                parts[out].setdefault(i, []).append(part)
+    for out, by_case in parts.items():
+        merge_scorecards(by_case, out)
     print("three interleaved suite runs took %.0f s" % (time.monotonic() - t0))
     p, first_part = first_slowed
+
+    # dsbench run --rounds: every case timed in rounds spread over the run, samples of all rounds kept.
+    rounds_out = os.path.join(tmp, "rounds.json")
+    q = dsbench("run", "--backend", "cpu", "--suite", "smoke", "--case", "gemm_fp8_blockscaled/m1*", "--rounds", "3",
+                "--reps", "6", "--budget", "0.3", "--out", rounds_out)
+    ok = q.returncode == 0 and os.path.exists(rounds_out)
+    rows = json.load(open(rounds_out))["results"] if ok else []
+    check("dsbench run --rounds 3: every timed result says 3 rounds and keeps their samples",
+          ok and rows and all(r["timing"]["stop_reason"].startswith("3 rounds") and r["timing"]["samples"] >= 6
+                              for r in rows if r["timing"]) and
+          json.load(open(rounds_out))["context"]["config"]["timing"]["rounds"] == 3, q.stderr[-500:] + str(rows[:1])[:500])
 
     # The CI outputs of a run (the same code `dsbench run --junit --format markdown` calls).
     check("--format markdown puts the summary on stdout", p.stdout.startswith("## dsbench run: smoke on cpu"), p.stdout[:300])
@@ -199,9 +252,11 @@ def main():
     check("20% slowdown names the regressed results", all(k in p.stdout for k in regressed) and
           "the suite as a whole is slower" in p.stdout, p.stdout[-800:])
     check("20% slowdown: no result faster", count(v, "faster") == 0, summary)
-    if quiet:
-        check("20% slowdown on a quiet machine: most results slower, hardly any same",
-              count(v, "slower") >= 0.75 * len(v) and count(v, "same") <= 0.1 * len(v), summary)
+    # CPU results are host-timed: one by one they are reported, not gated (compare --gate-host-timing
+    # gates them on a dedicated machine); the suite as a whole gates.
+    check("20% slowdown: host-timed results are reported as beyond their intervals, not gated",
+          any("host-timed result" in n for r in json.load(open(os.path.join(TMP, "cmp-slowed.json")))["rows"]
+              for n in r["notes"]), p.stdout[-800:])
 
     p = dsbench("compare", base, slowed, "--format", "markdown")
     check("compare --format markdown", p.stdout.startswith("## dsbench compare: ") and "### Regressions" in p.stdout,

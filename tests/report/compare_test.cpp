@@ -129,6 +129,26 @@ TEST(Compare, OnAQuietMachineAResultThatGotThreeTimesSlowerIsCaught) {
   EXPECT_EQ(r.exit_code(), 1);
 }
 
+// CPU results (host steady clock) are reported one by one but gate only with --gate-host-timing.
+TEST(Compare, HostTimedResultsDoNotGateOneByOneUnlessAsked) {
+  auto slow = samples(1.0, 3);
+  for (double& v : slow) v *= 1.3;
+  ResultRow b = timed_row("a", "optimized", samples(1.0, 1)), n = timed_row("a", "optimized", slow);
+  b.timing->method = n.timing->method = "host steady_clock";
+  const auto base = load(card_of({b}), "b.json"), next = load(card_of({n}), "n.json");
+  const CompareResult r = compare_scorecards(base, next, {});
+  const RowComparison& x = row(r, "a", "optimized");
+  EXPECT_EQ(x.verdict, "noisy");
+  EXPECT_TRUE(mentions(x.notes, "host-timed result")) << (x.notes.empty() ? "" : x.notes[0]);
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_DOUBLE_EQ(r.configured_floor, 0.10) << "host-timed rows get the host floor";
+  CompareOptions gate;
+  gate.stats.gate_host_timing = true;
+  const CompareResult g = compare_scorecards(base, next, gate);
+  EXPECT_EQ(row(g, "a", "optimized").verdict, "slower");
+  EXPECT_EQ(g.exit_code(), 1);
+}
+
 TEST(Compare, NewAndGoneRowsAndAllowGone) {
   const auto base = load(card_of({timed_row("a", "optimized", samples(1, 1)), timed_row("old", "optimized", samples(1, 2))}), "b.json");
   const auto next = load(card_of({timed_row("a", "optimized", samples(1, 3)), timed_row("fresh", "optimized", samples(1, 4))}), "n.json");

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--budget", budget, "seconds of measured time per case x kernel (default: the suite's)");
   app.add_option("--kernel", opts.kernel_glob);
   app.add_option("--case", opts.case_glob);
+  app.add_option("--rounds", opts.timing.rounds, "as dsbench run --rounds");
   report::add_run_output_options(&app, &outputs);
   CLI11_PARSE(app, argc, argv);
   try {
