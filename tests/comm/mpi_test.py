@@ -20,7 +20,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from checks import check, summary  # noqa: E402
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
 MPIEXEC, DSBENCH, FAULTY, SUITE, NP = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
@@ -121,7 +122,7 @@ def main():
 
 
 def finish(tmp):
-    if summary():
+    if checks.summary():
         print("files kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)

@@ -32,7 +32,8 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from checks import check, summary  # noqa: E402
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
 DSBENCH, SLOWED, REPO = sys.argv[1], sys.argv[2], sys.argv[3]
 ROUNDS = 2
@@ -266,7 +267,7 @@ def main():
     check("report of three cards", p.returncode == 0 and os.path.getsize(html) > 10000, p.stderr)
 
     bad_input_checks(tmp, base)
-    if summary():
+    if checks.summary():
         print("files kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)

@@ -21,7 +21,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from checks import check, summary  # noqa: E402
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
 DSBENCH, REPO = sys.argv[1], sys.argv[2]
 EVIL_DEVICE = "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">CPU"
@@ -96,7 +97,7 @@ def main():
         w, h = struct.unpack(">II", head[16:24])
         check("the screenshot is a 1400x2000 PNG with content", head[:8] == b"\x89PNG\r\n\x1a\n" and (w, h) == (1400, 2000)
               and os.path.getsize(png) > 30000, "%dx%d, %d bytes" % (w, h, os.path.getsize(png)))
-    if summary():
+    if checks.summary():
         print("files kept in " + tmp)
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
