@@ -1,4 +1,5 @@
 #include "harness/scorecard.hpp"
+#include "harness/world.hpp"
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -194,6 +195,15 @@ nlohmann::json context_json(const RunContext& ctx) {
       {"backends", backends}};
   if (!ctx.world.is_null()) out["world"] = ctx.world;
   return out;
+}
+
+nlohmann::json world_json(const World& w) {
+  nlohmann::json per_host = nlohmann::json::object();
+  for (const std::string& h : w.hosts()) per_host[h] = per_host.value(h, 0) + 1;
+  nlohmann::json j = {{"size", w.world_size()}, {"launcher", w.launcher()}, {"hosts", w.hosts()},
+                      {"ranks_per_host", per_host}};
+  if (!w.mpi_library().empty()) j["mpi_library"] = w.mpi_library();
+  return j;
 }
 
 nlohmann::json summary_json(const std::vector<ResultRow>& rows) {

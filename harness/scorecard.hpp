@@ -13,6 +13,8 @@
 
 namespace dsbench {
 
+class World;
+
 constexpr const char* kScorecardSchemaVersion = "1.1.0";
 
 struct RunContext {
@@ -33,6 +35,8 @@ ResultRow row_from_json(const nlohmann::json& j);
 nlohmann::json context_json(const RunContext& ctx);
 nlohmann::json summary_json(const std::vector<ResultRow>& rows);
 nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow>& rows);
+// context.world of a multi-rank run: its size, launcher, MPI library, hosts and ranks per host.
+nlohmann::json world_json(const World& w);
 
 // temp file in the same folder + rename, so a reader never sees half a scorecard. Throws Error.
 void write_json_atomic(const std::string& path, const nlohmann::json& doc);

@@ -97,16 +97,6 @@ void apply_suite_timing(const Suite& suite, RunArgs& a) {
   take("noise", "--noise", c.noise);
 }
 
-// context.world for a multi-rank run: who took part, and through what.
-nlohmann::json world_json(const World& w) {
-  nlohmann::json per_host = nlohmann::json::object();
-  for (const std::string& h : w.hosts()) per_host[h] = per_host.value(h, 0) + 1;
-  nlohmann::json j = {{"size", w.world_size()}, {"launcher", w.launcher()}, {"hosts", w.hosts()},
-                      {"ranks_per_host", per_host}};
-  if (!w.mpi_library().empty()) j["mpi_library"] = w.mpi_library();
-  return j;
-}
-
 int run_command(RunArgs& a) {
   World& world = World::get();
   const bool leader = world.rank() == 0;

@@ -76,16 +76,8 @@ int main(int argc, char** argv) {
   const Suite suite = load_suite(suite_path);
   testing::WrappingBackend backend(cpu::make_cpu_backend(),
                                    [&](const Kernel* k) { return std::make_unique<FaultyKernel>(k, fault, rank); });
-  RunContext ctx;
-  ctx.command_line = "faulty_rank_run --fault " + fault;
-  ctx.suite_name = suite.name;
-  ctx.suite_path = suite.path;
-  ctx.seed = opts.seed;
-  ctx.options = opts;
-  ctx.backends = {&backend};
-  ctx.backend_used = backend.name();
-  ctx.world = {{"size", world.world_size()}, {"launcher", world.launcher()}, {"hosts", world.hosts()},
-               {"ranks_per_host", {{world.host(), world.world_size()}}}};
+  RunContext ctx = testing::run_context("faulty_rank_run --fault " + fault, suite, opts, backend);
+  ctx.world = world_json(world);
   std::vector<ResultRow> so_far;
   opts.on_fatal = [&](const ResultRow& row) {
     std::vector<ResultRow> all = so_far;

@@ -13,7 +13,6 @@ a rank that exits ends the job instead of hanging it. Prints PASS/FAIL lines and
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,7 @@ def main():
     rc, log, secs = mpirun(NP, DSBENCH, "run", "--suite", SUITE, "--out", out, "--seed", "11", "--warm-cache")
     check("np %d: dsbench run exits 0" % NP, rc == 0, "rc=%s %s" % (rc, log[-1500:]))
     if not check("np %d: rank 0 wrote the scorecard" % NP, os.path.exists(out), log[-500:]):
-        return finish(tmp)
+        return checks.finish(tmp)
     v = subprocess.run([DSBENCH, "validate", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     check("np %d: the scorecard is valid" % NP, v.returncode == 0, v.stdout)
     doc = json.load(open(out))
@@ -118,15 +117,7 @@ def main():
                                "--timeout", "30", "--case", "all_to_all/equal*", timeout=120)
         check("exit: a rank that dies ends the job fast (no hang)", rc not in (0, None) and secs < 60,
               "rc=%s after %.0f s: %s" % (rc, secs, log[-800:]))
-    return finish(tmp)
-
-
-def finish(tmp):
-    if checks.summary():
-        print("files kept in " + tmp)
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return checks.finish(tmp)
 
 
 if __name__ == "__main__":

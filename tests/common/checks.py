@@ -20,3 +20,14 @@ def summary():
     """Prints the closing line; returns the number of failures."""
     print("%d passed, %d failed" % (passed, failed))
     return failed
+
+
+def finish(tmp):
+    """The closing line; on failure keeps `tmp` for inspection (says where), else removes it.
+    Returns the script's exit code."""
+    import shutil
+    if summary():
+        print("files kept in " + tmp)
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0

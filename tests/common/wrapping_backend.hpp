@@ -12,6 +12,8 @@
 #include "dsbench/backend.hpp"
 #include "dsbench/comm.hpp"
 #include "dsbench/kernel.hpp"
+#include "harness/scorecard.hpp"
+#include "harness/suite.hpp"
 
 namespace dsbench::testing {
 
@@ -53,5 +55,19 @@ class WrappingBackend final : public Backend {
   std::unique_ptr<Backend> inner_;
   std::vector<std::unique_ptr<Kernel>> owned_;
 };
+
+// The scorecard context of a test runner's run of `suite` on `backend`, as `dsbench run` fills it.
+inline RunContext run_context(const std::string& command_line, const Suite& suite, const RunOptions& opts,
+                              Backend& backend) {
+  RunContext ctx;
+  ctx.command_line = command_line;
+  ctx.suite_name = suite.name;
+  ctx.suite_path = suite.path;
+  ctx.seed = opts.seed;
+  ctx.options = opts;
+  ctx.backends = {&backend};
+  ctx.backend_used = backend.name();
+  return ctx;
+}
 
 }  // namespace dsbench::testing

@@ -84,14 +84,22 @@ TEST(NcclCommunicator, RefusesMalformedAlltoallvArgumentsWithoutADevice) {
   EXPECT_TRUE(check(nullptr, zeros, neg_displ, nullptr, zeros, neg_displ, DSB_DTYPE_E4M3FN).ok());
 }
 
-TEST(NcclCommunicator, ExchangesWithItselfOnOneRank) {
-  auto b = cuda::make_cuda_backend();
-  if (b->device_count() == 0) GTEST_SKIP() << "no CUDA device: " << b->unavailable_reason();
-  Device& d = *b->device(0);
+// A world of one on device 0 through the backend's own create_communicator (skips without a GPU).
+class OneRankNccl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    b = cuda::make_cuda_backend();
+    if (b->device_count() == 0) GTEST_SKIP() << "no CUDA device: " << b->unavailable_reason();
+    const Status made = b->create_communicator(*b->device(0), boot, &comm);
+    ASSERT_TRUE(made.ok()) << made.message;
+  }
+  std::unique_ptr<Backend> b;
   LoneBootstrap boot;
   std::unique_ptr<Communicator> comm;
-  const Status made = b->create_communicator(d, boot, &comm);
-  ASSERT_TRUE(made.ok()) << made.message;
+};
+
+TEST_F(OneRankNccl, ExchangesWithItselfOnOneRank) {
+  Device& d = *b->device(0);
   EXPECT_EQ(comm->name(), "nccl");
   EXPECT_EQ(comm->rank(), 0);
   EXPECT_EQ(comm->world_size(), 1);
@@ -125,14 +133,8 @@ TEST(NcclCommunicator, ExchangesWithItselfOnOneRank) {
       << "bytes before recv_displs[0] were written";
 }
 
-TEST(NcclCommunicator, RefusesANegativeCountAndStaysUsable) {
-  auto b = cuda::make_cuda_backend();
-  if (b->device_count() == 0) GTEST_SKIP() << "no CUDA device: " << b->unavailable_reason();
+TEST_F(OneRankNccl, RefusesANegativeCountAndStaysUsable) {
   Device& d = *b->device(0);
-  LoneBootstrap boot;
-  std::unique_ptr<Communicator> comm;
-  const Status made = b->create_communicator(d, boot, &comm);
-  ASSERT_TRUE(made.ok()) << made.message;
   std::unique_ptr<Buffer> buf;
   ASSERT_TRUE(d.allocate(64, &buf).ok());
   std::unique_ptr<Stream> s;

@@ -74,14 +74,7 @@ int main(int argc, char** argv) {
     if (budget >= 0) opts.timing.budget_s = budget;
     testing::WrappingBackend backend(cpu::make_cpu_backend(),
                                      [&](const Kernel* k) { return std::make_unique<SlowKernel>(k, slowdown); });
-    RunContext ctx;
-    ctx.command_line = "slowed_run --slowdown " + std::to_string(slowdown);
-    ctx.suite_name = suite.name;
-    ctx.suite_path = suite.path;
-    ctx.seed = opts.seed;
-    ctx.options = opts;
-    ctx.backends = {&backend};
-    ctx.backend_used = backend.name();
+    const RunContext ctx = testing::run_context("slowed_run --slowdown " + std::to_string(slowdown), suite, opts, backend);
     const std::vector<ResultRow> rows = run_suite(suite, backend, opts, nullptr);
     const nlohmann::json doc = make_scorecard(ctx, rows);
     write_json_atomic(out, doc);
