@@ -1,9 +1,14 @@
 // The CUDA backend's kernels, one line each. Portable kernels come from kernels/gpu/ (shared with
-// HIP); CUDA-only fast paths (cuBLASLt, sm_90a) arrive with the CUDA GEMM issue.
+// HIP); CUDA-only fast paths live in kernels/cuda/ (split-KV MLA; cuBLASLt and sm_90a GEMM to come).
+#include <string>
+#include <variant>
+
 #include "dsbench/kernel.hpp"
 #include "kernels/common/all_to_all_comm_kernel.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/mla_decode_splitkv.hpp"
 #include "kernels/gpu/gemm_fp8_naive.hpp"
+#include "kernels/gpu/mla_decode_gpu_support.hpp"
 #include "kernels/gpu/moe_route_gpu.hpp"
 
 namespace dsbench::cuda {
@@ -56,16 +61,69 @@ class MoeRouteWarp final : public KernelFor<dsb_moe_route_params> {
   }
 };
 
+// Integer property of a CUDA device (-1 when absent).
+int64_t int_property(const Device& device, const char* key) {
+  const Properties p = device.properties();
+  const auto it = p.find(key);
+  return it != p.end() && std::holds_alternative<int64_t>(it->second) ? std::get<int64_t>(it->second) : -1;
+}
+
+// MLA decode, portable: one block per query row (kernels/gpu/mla_decode_naive.cu).
+class MlaDecodeNaive final : public KernelFor<dsb_mla_decode_params> {
+ public:
+  MlaDecodeNaive() : KernelFor<dsb_mla_decode_params>("cuda", "naive") {}
+
+ protected:
+  Support supports(const dsb_mla_decode_params& p, const Device& device) const override {
+    if (device.backend() != "cuda") return Support::no("needs a CUDA device");
+    return gpu::mla_decode_naive_supports(p);
+  }
+  Status run(const dsb_mla_decode_params& p, void*, Stream& stream) const override {
+    return gpu::mla_decode_naive(p, stream.native_handle());
+  }
+};
+
+// MLA decode, split-KV with tensor cores and a combine kernel (kernels/cuda/mla_decode_splitkv.cu).
+// Times include the combine kernel.
+class MlaDecodeSplitKv final : public KernelFor<dsb_mla_decode_params> {
+ public:
+  MlaDecodeSplitKv() : KernelFor<dsb_mla_decode_params>("cuda", "splitkv") {}
+
+ protected:
+  Support supports(const dsb_mla_decode_params& p, const Device& device) const override {
+    if (device.backend() != "cuda") return Support::no("needs a CUDA device");
+    const Properties props = device.properties();
+    const auto cc = props.find("compute_capability");
+    if (cc != props.end() && std::holds_alternative<std::string>(cc->second) &&
+        std::stoi(std::get<std::string>(cc->second)) < 8)
+      return Support::no("compute capability " + std::get<std::string>(cc->second) + ": mma.sync on BF16 needs 8.0");
+    const int64_t optin = int_property(device, "shared_memory_per_block_optin_bytes");
+    if (optin >= 0 && static_cast<size_t>(optin) < cuda::mla_splitkv_smem_bytes())
+      return Support::no("needs " + std::to_string(cuda::mla_splitkv_smem_bytes()) + " bytes of shared memory per block, the device gives " +
+                         std::to_string(optin));
+    if (const std::string why = cuda::mla_splitkv_refusal(p); !why.empty()) return Support::no(why);
+    return Support::yes();
+  }
+  size_t workspace_bytes(const dsb_mla_decode_params& p, const Device& device) const override {
+    return cuda::mla_splitkv_plan(p, static_cast<int>(int_property(device, "sm_count"))).workspace_bytes;
+  }
+  Status run(const dsb_mla_decode_params& p, void* workspace, Stream& stream) const override {
+    return cuda::mla_decode_splitkv(p, workspace, stream.native_handle());
+  }
+};
+
 const NaiveGemm<dsb_gemm_fp8_blockscaled_params> kGemmNaive;
 const NaiveGemm<dsb_gemm_fp8_grouped_contiguous_params> kGemmContNaive;
 const NaiveGemm<dsb_gemm_fp8_grouped_masked_params> kGemmMaskNaive;
 const AllToAllCommKernel kAllToAll("cuda");  // NCCL: kernels/cuda/nccl_communicator.cpp
 const MoeRouteWarp kMoeRouteWarp;
+const MlaDecodeNaive kMlaNaive;
+const MlaDecodeSplitKv kMlaSplitKv;
 
 }  // namespace
 
 std::vector<const Kernel*> cuda_kernels() {
-  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kAllToAll, &kMoeRouteWarp};
+  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kAllToAll, &kMoeRouteWarp, &kMlaNaive, &kMlaSplitKv};
 }
 
 }  // namespace dsbench::cuda
