@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct OutputAccuracy {
   std::vector<int64_t> worst_coord;
   double worst_expected = 0.0, worst_actual = 0.0;
   bool passed = false;
+  // What an op infers from this output beyond pass/fail (the FP8 GEMM accumulation probe's
+  // effective accumulator bits); written to the scorecard as `findings`, omitted when empty.
+  std::map<std::string, double> findings;
 };
 
 // Compares `actual` (a host copy of the kernel's output) at the checked positions.

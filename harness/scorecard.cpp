@@ -45,7 +45,7 @@ std::string os_string() {
 
 nlohmann::json accuracy_json(const OutputAccuracy& a) {
   const Tolerance& t = a.tolerance;
-  return {{"output", a.output}, {"verification", a.sampled ? "sampled" : "full"}, {"rule", a.rule},
+  nlohmann::json j = {{"output", a.output}, {"verification", a.sampled ? "sampled" : "full"}, {"rule", a.rule},
           {"elements_total", a.total}, {"elements_checked", a.checked}, {"mismatches", a.mismatches},
           {"nonfinite_mismatches", a.nonfinite_mismatches}, {"cos_diff", num(a.cos_diff)},
           {"max_abs_err", num(a.max_abs_err)}, {"max_rel_err", num(a.max_rel_err)},
@@ -53,6 +53,12 @@ nlohmann::json accuracy_json(const OutputAccuracy& a) {
                          {"rel", t.rel}, {"cos_diff", t.cos_diff}}},
           {"worst", {{"index", a.worst_coord}, {"expected", num(a.worst_expected)}, {"actual", num(a.worst_actual)}}},
           {"passed", a.passed}};
+  if (!a.findings.empty()) {
+    nlohmann::json f = nlohmann::json::object();
+    for (const auto& [name, v] : a.findings) f[name] = num(v);
+    j["findings"] = f;
+  }
+  return j;
 }
 
 nlohmann::json timing_json(const TimingStats& t) {
@@ -91,6 +97,8 @@ OutputAccuracy accuracy_from(const nlohmann::json& j) {
   a.worst_expected = num_from(j.at("worst").at("expected"));
   a.worst_actual = num_from(j.at("worst").at("actual"));
   a.passed = j.at("passed");
+  if (j.contains("findings"))
+    for (const auto& [name, v] : j.at("findings").items()) a.findings[name] = num_from(v);
   return a;
 }
 

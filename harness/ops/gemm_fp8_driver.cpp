@@ -61,11 +61,27 @@ class GemmDriver : public OpDriver {
 
 class DenseDriver final : public GemmDriver<DSB_OP_GEMM_FP8_BLOCKSCALED> {
  public:
-  std::string params_help() const override { return std::string("m, ") + kCommonHelp; }
+  std::string params_help() const override {
+    return std::string("m, ") + kCommonHelp +
+           ", inputs (random|accumulation_probe: rows that detect narrow FP8 accumulation; k >= 512, m*n <= 2^20)";
+  }
 
  protected:
   void read_rows(ParamReader& r, const nlohmann::json&, GemmFp8Shape& s) const override {
     s.m = r.integer("m", 1, kMaxDim);
+    const nlohmann::json inputs = r.raw("inputs");
+    if (inputs.is_null() || inputs == "random") return;
+    if (inputs != "accumulation_probe")
+      DSB_THROW("params.inputs: " + inputs.dump() + " is not \"random\" or \"accumulation_probe\"");
+    s.accumulation_probe = true;
+  }
+  void finish_rows(GemmFp8Shape& s) const override {
+    if (!s.accumulation_probe) return;
+    if (s.k < 4 * DSB_FP8_BLOCK)
+      DSB_THROW("params.k: the accumulation probe needs at least 4 K-blocks (k >= 512), got " + std::to_string(s.k));
+    if (s.m * s.n > (int64_t{1} << 20))
+      DSB_THROW("params.m: the accumulation probe is checked in full; m * n = " + std::to_string(s.m * s.n) +
+                " exceeds 2^20");
   }
 };
 

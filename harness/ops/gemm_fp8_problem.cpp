@@ -7,6 +7,8 @@
 #include "dsbench/numerics/bf16.hpp"
 #include "harness/error.hpp"
 #include "harness/input_gen.hpp"
+#include "harness/metrics.hpp"
+#include "harness/ops/gemm_fp8_probe.hpp"
 #include "harness/rng.hpp"
 #include "reference/gemm_fp8_reference.hpp"
 
@@ -39,6 +41,11 @@ class GemmFp8Problem final : public Problem {
   const std::vector<TensorSpec>& outputs() const override { return out_; }
 
   void generate(uint64_t seed, TensorMap& t) const override {
+    if (s_.accumulation_probe) {
+      generate_accumulation_probe(seed, s_.m, s_.n, s_.k, s_.ab_dtype, s_.scale_dtype, t.at("a").as<uint8_t>(),
+                                  t.at("scale_a").data.data(), t.at("b").as<uint8_t>(), t.at("scale_b").data.data());
+      return;
+    }
     const int64_t sb = static_cast<int64_t>(dsb_dtype_size(s_.scale_dtype));
     generate_fp8_matrix(CounterRng(seed, hash_name("a")), {rows_, s_.k, s_.ab_dtype, s_.scale_dtype, false},
                         t.at("a").as<uint8_t>(), t.at("scale_a").data.data());
@@ -120,8 +127,8 @@ class GemmFp8Problem final : public Problem {
     c.total = static_cast<int64_t>(valid.size()) * s_.n;
     std::vector<std::pair<int64_t, int64_t>> cells;  // (row, col)
     const double macs = static_cast<double>(valid.size()) * s_.n * s_.k;
-    if (policy.force_full || macs <= policy.full_max_macs) {
-      c.rule = "full: every valid element";
+    if (policy.force_full || macs <= policy.full_max_macs || s_.accumulation_probe) {
+      c.rule = s_.accumulation_probe ? "full: every element (accumulation probe)" : "full: every valid element";
       for (int64_t r : valid) for (int64_t col = 0; col < s_.n; ++col) cells.push_back({r, col});
     } else {
       c.sampled = true;
@@ -146,6 +153,16 @@ class GemmFp8Problem final : public Problem {
       const double v = ref::gemm_fp8_element(views[r], col, s_.n, s_.k, s_.ab_dtype, s_.scale_dtype);
       c.index[i] = r * s_.n + col;
       c.expected[i] = bf16_to_f32(bf16_from_f64(v));  // the oracle rounds once to BF16
+    }
+    if (s_.accumulation_probe) {
+      // The usual comparison, plus what the surviving rows say about the kernel's accumulator.
+      c.custom = [plain = c, m = s_.m, n = s_.n](const HostTensor& actual, const Tolerance& tol) {
+        OutputAccuracy acc = compare_output(plain, tol, actual);
+        std::vector<double> got(plain.index.size());
+        for (size_t i = 0; i < got.size(); ++i) got[i] = element_as_double(actual.data.data(), DSB_DTYPE_BF16, plain.index[i]);
+        acc.findings = accumulation_probe_findings(m, n, plain.expected.data(), got.data());
+        return acc;
+      };
     }
     return {c};
   }

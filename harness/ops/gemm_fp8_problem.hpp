@@ -20,6 +20,7 @@ struct GemmFp8Shape {
   int64_t expected_m = 0;             // masked: tiling hint
   dsb_dtype ab_dtype = DSB_DTYPE_E4M3FN;
   dsb_dtype scale_dtype = DSB_DTYPE_F32;
+  bool accumulation_probe = false;    // dense only: inputs of harness/ops/gemm_fp8_probe.hpp, always checked in full
 };
 
 std::unique_ptr<Problem> make_gemm_fp8_problem(const GemmFp8Shape& shape);

@@ -2,10 +2,16 @@
 // never zero, scales differing per block), m_indices / masked_m layout, and the sampled check.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
+#include "dsbench/numerics/bf16.hpp"
+#include "dsbench/numerics/fp8.hpp"
+
 #include "harness/error.hpp"
+#include "harness/metrics.hpp"
 #include "harness/op_registry.hpp"
+#include "harness/ops/gemm_fp8_probe.hpp"
 
 namespace dsbench {
 namespace {
@@ -115,6 +121,94 @@ TEST(GemmProblem, ValidateRejectsOutOfRangeIndicesFromFiles) {
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "m_indices[7]: 2 is out of range [-1, 2)");
   }
+}
+
+// A simulated dense kernel over the probe's inputs: FP32 products summed per 128-deep K-block,
+// then either promoted with the scales into an FP32 accumulator (DeepGEMM's scheme) or, without
+// promotion, added one product at a time to an accumulator rounded to `bits` significant bits
+// (a model of Hopper's FP8 tensor-core accumulator, ~14 bits).
+HostTensor simulated_probe_kernel(const Problem& p, const TensorMap& t, int64_t m, int64_t n, int64_t k, int bits) {
+  HostTensor d(p.outputs()[0]);
+  const uint8_t* a = t.at("a").as<uint8_t>();
+  const uint8_t* b = t.at("b").as<uint8_t>();
+  const float* sa = t.at("scale_a").as<float>();
+  const float* sb = t.at("scale_b").as<float>();
+  const int64_t kb = k / 128;
+  auto narrow = [bits](double x) {
+    if (x == 0) return x;
+    int e;
+    std::frexp(x, &e);
+    return std::ldexp(std::nearbyint(std::ldexp(x, bits - e)), e - bits);
+  };
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      float acc = 0.0f;
+      double acc_narrow = 0.0;
+      for (int64_t j = 0; j < kb; ++j) {
+        const float s = sa[r * kb + j] * sb[(c / 128) * kb + j];
+        float block = 0.0f;
+        for (int64_t i = j * 128; i < (j + 1) * 128; ++i) {
+          const float prod = fp8_decode(a[r * k + i], DSB_DTYPE_E4M3FN) * fp8_decode(b[c * k + i], DSB_DTYPE_E4M3FN);
+          block += prod;
+          acc_narrow = narrow(acc_narrow + static_cast<double>(prod) * s);
+        }
+        acc += block * s;
+      }
+      d.as<uint16_t>()[r * n + c] = bf16_from_f32(bits >= 24 ? acc : static_cast<float>(acc_narrow));
+    }
+  return d;
+}
+
+TEST(GemmAccumulationProbe, PassesPromotedFp32AccumulationAndInfersTheBitsOfANarrowOne) {
+  const int64_t m = 30, n = 64, k = 4096;
+  auto p = find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED)->make({{"m", m}, {"n", n}, {"k", k}, {"inputs", "accumulation_probe"}});
+  const TensorMap t = generate(*p, 5);
+  // Row r: block 0 holds one code 224 scaled 2^(8 + r % 15 - 15) against middle blocks scaled 2^-8;
+  // the last block cancels block 0 exactly.
+  const float* sa = t.at("scale_a").as<float>();
+  EXPECT_EQ(sa[0] / sa[1], 2.0f);
+  EXPECT_EQ(sa[3 * 32] / sa[3 * 32 + 1], 16.0f);
+  EXPECT_EQ(sa[31], sa[0]);
+  const uint8_t* a = t.at("a").as<uint8_t>();
+  int big = 0;
+  for (int i = 0; i < 128; ++i) {
+    EXPECT_EQ(fp8_decode(a[31 * 128 + i], DSB_DTYPE_E4M3FN), -fp8_decode(a[i], DSB_DTYPE_E4M3FN));
+    big += fp8_decode(a[i], DSB_DTYPE_E4M3FN) == 224.0f;
+  }
+  EXPECT_EQ(big, 1);
+  for (int64_t i = 0; i < m * k; ++i) ASSERT_NE(fp8_decode(a[i], DSB_DTYPE_E4M3FN), 0.0f) << "never zeros";
+
+  VerifyPolicy policy;
+  policy.full_max_macs = 0;  // the probe is checked in full whatever the policy
+  const auto checks = p->reference(t, policy, 1);
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_FALSE(checks[0].sampled);
+  ASSERT_TRUE(checks[0].custom);
+  const Tolerance tol = find_driver(DSB_OP_GEMM_FP8_BLOCKSCALED)->default_tolerances().at("d");
+
+  const OutputAccuracy fp32 = compare_output(checks[0], tol, simulated_probe_kernel(*p, t, m, n, k, 24));
+  EXPECT_TRUE(fp32.passed) << fp32.max_rel_err;
+  EXPECT_EQ(fp32.findings.at("effective_accumulation_bits"), kProbeMaxBits);
+  EXPECT_EQ(fp32.findings.at("probe_rows_kept"), m);
+
+  const OutputAccuracy hopper = compare_output(checks[0], tol, simulated_probe_kernel(*p, t, m, n, k, 14));
+  EXPECT_FALSE(hopper.passed) << "a never-promoted 14-bit accumulator must fail the probe";
+  EXPECT_GE(hopper.findings.at("effective_accumulation_bits"), 13);
+  EXPECT_LE(hopper.findings.at("effective_accumulation_bits"), 15);
+
+  const OutputAccuracy ten = compare_output(checks[0], tol, simulated_probe_kernel(*p, t, m, n, k, 10));
+  EXPECT_FALSE(ten.passed);
+  EXPECT_LT(ten.findings.at("effective_accumulation_bits"), hopper.findings.at("effective_accumulation_bits"));
+}
+
+TEST(GemmAccumulationProbe, RefusesShapesItCannotProbe) {
+  const dsb_op dense = DSB_OP_GEMM_FP8_BLOCKSCALED;
+  EXPECT_EQ(make_error(dense, {{"m", 4}, {"n", 64}, {"k", 384}, {"inputs", "accumulation_probe"}}),
+            "params.k: the accumulation probe needs at least 4 K-blocks (k >= 512), got 384");
+  EXPECT_EQ(make_error(dense, {{"m", 4}, {"n", 64}, {"k", 512}, {"inputs", "zeros"}}),
+            "params.inputs: \"zeros\" is not \"random\" or \"accumulation_probe\"");
+  EXPECT_NE(make_error(dense, {{"m", 2048}, {"n", 1024}, {"k", 512}, {"inputs", "accumulation_probe"}}).find("exceeds 2^20"),
+            std::string::npos);
 }
 
 }  // namespace
