@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/bootstrap.sh
 ci/build.sh
+ci/asan.sh  # the MLA decode CPU paths under AddressSanitizer and UBSan: nothing reads out of bounds
 ctest --preset default -j "$(nproc)"
