@@ -1,6 +1,6 @@
 // Device code of the split-KV MLA decode (the design is described in mla_decode_splitkv.cu): the
 // page loader, the attention kernel and the combine kernel. A header so that the SIMT emulator of
-// tests/cuda/emu can compile the same bodies for the CPU (DSB_GPU_EMULATION).
+// tests/cuda/emu can compile the same bodies for the CPU.
 #pragma once
 
 #include <algorithm>

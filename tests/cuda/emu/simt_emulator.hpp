@@ -187,7 +187,7 @@ inline ThreadIdx thread_idx() { return {static_cast<unsigned>(Block::current().t
 
 }  // namespace emu
 
-// The CUDA vocabulary the kernel headers use, for a host compile (DSB_GPU_EMULATION).
+// The CUDA vocabulary the kernel headers use, for a host compile.
 // static: the host stubs nvcc makes for the same kernels live in libdsbench_cuda; these copies stay
 // private to the test's translation unit.
 #define __global__ static
