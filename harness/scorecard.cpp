@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "harness/build_id.hpp"
+#include "harness/ceilings.hpp"
 #include "harness/error.hpp"
 
 namespace dsbench {
@@ -202,6 +203,7 @@ nlohmann::json context_json(const RunContext& ctx) {
                           {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}}}},
       {"backends", backends}};
   if (!ctx.world.is_null()) out["world"] = ctx.world;
+  if (!ctx.ceilings.is_null()) out["ceilings"] = ctx.ceilings;
   return out;
 }
 
@@ -233,7 +235,15 @@ nlohmann::json summary_json(const std::vector<ResultRow>& rows) {
 
 nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow>& rows) {
   nlohmann::json results = nlohmann::json::array();
-  for (const ResultRow& r : rows) results.push_back(row_json(r));
+  for (const ResultRow& r : rows) {
+    nlohmann::json j = row_json(r);
+    const nlohmann::json& m = j.at("metrics");
+    if (!ctx.ceilings.is_null() && m.contains("tflops")) {
+      nlohmann::json f = of_ceiling(r.op, m.at("tflops"), m.at("gbps"), ctx.ceilings);
+      if (!f.is_null()) j["metrics"]["of_ceiling"] = f;
+    }
+    results.push_back(std::move(j));
+  }
   return {{"schema_version", kScorecardSchemaVersion},
           {"context", context_json(ctx)},
           {"results", results},

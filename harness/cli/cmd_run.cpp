@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness/backend_registry.hpp"
+#include "harness/ceilings.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/error.hpp"
 #include "harness/isolation.hpp"
@@ -33,6 +34,7 @@ struct RunArgs {
   bool isolate = false, no_isolate = false;
   std::set<std::string> given;  // timing flags passed explicitly
   report::RunOutputs outputs;   // --junit, --format
+  std::string ceilings = "auto";  // off | auto | measure (harness/ceilings.hpp)
 };
 
 std::string joined_command_line() {
@@ -173,6 +175,7 @@ int run_command(RunArgs& a) {
     if (backend->device_count() > 0 && a.opts.device_index >= backend->device_count())
       DSB_THROW("--device " + std::to_string(a.opts.device_index) + ": backend " + backend->name() + " has " +
                 std::to_string(backend->device_count()) + " device(s)");
+    const CeilingsMode ceilings_mode = ceilings_mode_from(a.ceilings);
     if (!a.opts.dump_dir.empty()) check_writable_folder(a.opts.dump_dir, a.dump.empty() ? "--dump-failures" : "--dump");
     ctx.suite_path = resolve_suite_path(a.suite);
     const Suite suite = load_suite(ctx.suite_path);
@@ -185,6 +188,11 @@ int run_command(RunArgs& a) {
               << (a.opts.isolate ? " (isolated: one worker process per case x kernel)" : "")
               << (world.world_size() > 1 ? ", " + std::to_string(world.world_size()) + " ranks (" + world.launcher() + ")" : "")
               << ", seed " << ctx.seed << " (pass --seed " << ctx.seed << " to reproduce the inputs)\n\n";
+    if (leader && backend->device_count() > 0) {
+      std::string note;
+      ctx.ceilings = obtain_ceilings(backend->name(), *backend->device(a.opts.device_index), ceilings_mode, &note);
+      out << note << "\n\n";
+    }
     print_table_header(out);
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
@@ -246,6 +254,10 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--noise", a->opts.timing.noise, "Stop once the relative standard error is below this")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--warm-cache", a->no_flush, "Do not flush caches between repetitions");
+  cmd->add_option("--ceilings", a->ceilings,
+                  "Measured ceilings for achieved/ceiling in the scorecard: auto (the per-device cache, else measure "
+                  "and cache), measure (measure anew), off")
+      ->check(CLI::IsMember({"auto", "measure", "off"}))->capture_default_str();
   cmd->add_flag("--verify-only", a->opts.verify_only, "Check outputs, do not time");
   cmd->add_flag("--perf-only", a->opts.perf_only, "Time, do not check (rows are not_verified)");
   cmd->add_flag("--verify-full", a->opts.verify.force_full, "Check every element even when a sample would do");

@@ -14,5 +14,6 @@ void setup_validate(CLI::App& app, int* exit_code);
 void setup_replay(CLI::App& app, int* exit_code);
 void setup_compare(CLI::App& app, int* exit_code);
 void setup_report(CLI::App& app, int* exit_code);
+void setup_calibrate(CLI::App& app, int* exit_code);
 
 }  // namespace dsbench::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   dsbench::cli::setup_replay(app, &exit_code);
   dsbench::cli::setup_compare(app, &exit_code);
   dsbench::cli::setup_report(app, &exit_code);
+  dsbench::cli::setup_calibrate(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

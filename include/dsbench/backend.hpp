@@ -25,6 +25,16 @@ class Stream;
 using PropertyValue = std::variant<bool, int64_t, double, std::string>;
 using Properties = std::map<std::string, PropertyValue>;
 
+// A measured ceiling: the rate this device's own best code reaches, the denominator of every
+// achieved/ceiling ratio in a scorecard (dsbench calibrate; docs/ceilings.md). Keys: "copy_gbps"
+// (a device-to-device copy, bytes read + written), "gemm_f32_tflops", "gemm_bf16_tflops",
+// "gemm_fp8_tflops" (the vendor library's large GEMM).
+struct Ceiling {
+  double value = 0.0;
+  std::string method;  // what was measured, e.g. "cublasLt FP8 E4M3 8192^3 -> BF16, best of 10"
+};
+using Ceilings = std::map<std::string, Ceiling>;
+
 class Buffer {
  public:
   virtual ~Buffer() = default;
@@ -70,6 +80,12 @@ class Device {
   // Evicts caches between timed repetitions (a write larger than the last-level cache).
   virtual Status flush_cache(Stream& stream) = 0;
   virtual Status synchronize() = 0;
+  // Measures this device's ceilings (a few seconds at most). A backend without a way to measure
+  // answers NOT_SUPPORTED; a ceiling it cannot measure (no BLAS library) is left out.
+  virtual Status measure_ceilings(Ceilings* out) {
+    (void)out;
+    return Status::error(DSB_STATUS_NOT_SUPPORTED, "this backend measures no ceilings");
+  }
 };
 
 class Backend {

@@ -1,4 +1,5 @@
 #include "kernels/cpu/cpu_backend.hpp"
+#include "kernels/cpu/cpu_ceilings.hpp"
 #include "kernels/cpu/cpu_communicators.hpp"
 
 #include <omp.h>
@@ -150,6 +151,7 @@ class CpuDevice final : public Device {
     return Status::success();
   }
   Status synchronize() override { return Status::success(); }
+  Status measure_ceilings(Ceilings* out) override { return measure_cpu_ceilings(llc_bytes_, out); }
 
  private:
   static Status copy(void* dst, const void* src, size_t bytes) {

@@ -2,6 +2,7 @@
 // communicator (nccl_communicator.cpp). Host code only (the runtime API from a .cpp); libcuda is
 // never linked, so the binary loads on GPU-less machines.
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/cuda_ceilings.hpp"
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -159,6 +160,7 @@ class CudaDevice final : public Device {
     DSB_GPU_CHECK(cudaDeviceSynchronize());
     return Status::success();
   }
+  Status measure_ceilings(Ceilings* out) override { return measure_cuda_ceilings(index_, out); }
 
  private:
   int index_;
