@@ -4,7 +4,7 @@
 #include "kernels/hip/hip_backend.hpp"
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
 #include <string>
 
 #include "dsbench/kernel.hpp"
@@ -14,8 +14,10 @@
 namespace dsbench::hip {
 
 dsb_dtype fp8_e4m3_for_arch(const std::string& gcn_arch_name) {
-  static const std::regex gfx94x("^gfx94[0-9a-f](:.*)?$");
-  return std::regex_match(gcn_arch_name, gfx94x) ? DSB_DTYPE_E4M3FNUZ : DSB_DTYPE_E4M3FN;
+  // gfx94<hex digit>, optionally followed by target features (":sramecc+:xnack-").
+  const std::string base = gcn_arch_name.substr(0, gcn_arch_name.find(':'));
+  const bool gfx94x = base.size() == 6 && base.compare(0, 5, "gfx94") == 0 && std::isxdigit(static_cast<unsigned char>(base[5]));
+  return gfx94x ? DSB_DTYPE_E4M3FNUZ : DSB_DTYPE_E4M3FN;
 }
 
 namespace {
