@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures (CMake preset "default": Release, ccache, CUDA when nvcc is found) and builds.
+# Configures (CMake preset "default": Release, ccache, CUDA when nvcc is found, HIP when hipcc is found)
+# and builds.
 # Usage: ci/build.sh [target...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

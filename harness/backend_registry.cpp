@@ -5,6 +5,9 @@
 #if DSB_WITH_CUDA
 #include "kernels/cuda/cuda_backend.hpp"
 #endif
+#if DSB_WITH_HIP
+#include "kernels/hip/hip_backend.hpp"
+#endif
 
 namespace dsbench {
 
@@ -12,6 +15,9 @@ std::vector<std::unique_ptr<Backend>> make_backends() {
   std::vector<std::unique_ptr<Backend>> v;
 #if DSB_WITH_CUDA
   v.push_back(cuda::make_cuda_backend());
+#endif
+#if DSB_WITH_HIP
+  v.push_back(hip::make_hip_backend());
 #endif
   v.push_back(cpu::make_cpu_backend());
   return v;

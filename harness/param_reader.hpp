@@ -44,6 +44,9 @@ class ParamReader {
     if (!has(key)) return fallback;
     const nlohmann::json& v = at(key);
     if (!v.is_string()) DSB_THROW("params." + key + ": expected a dtype name string");
+    // "native": the device's E4M3 variant, resolved by the runner (params_for_device); without a device
+    // (validate, list) it reads as OCP E4M3FN.
+    if (v.get<std::string>() == "native") return DSB_DTYPE_E4M3FN;
     const dsb_dtype t = dsb_dtype_from_name(v.get<std::string>().c_str());
     if (t == DSB_DTYPE_INVALID) DSB_THROW("params." + key + ": unknown dtype \"" + v.get<std::string>() + "\"");
     return t;

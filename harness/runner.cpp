@@ -68,6 +68,17 @@ std::map<std::string, Tolerance> merge_tolerances(std::map<std::string, Toleranc
   return tol;
 }
 
+nlohmann::json params_for_device(const nlohmann::json& params, const Device& device) {
+  nlohmann::json p = params;
+  if (!p.is_object()) return p;
+  for (auto it = p.begin(); it != p.end(); ++it) {
+    const std::string& key = it.key();
+    if (key.size() > 6 && key.compare(key.size() - 6, 6, "_dtype") == 0 && it.value() == "native")
+      it.value() = dsb_dtype_name(device.fp8_e4m3());
+  }
+  return p;
+}
+
 uint64_t case_seed(const CaseSpec& c, uint64_t run_seed) {
   return c.seed ? *c.seed : mix64(run_seed ^ hash_name(c.id));
 }
@@ -213,8 +224,10 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
   return ex;
 }
 
-std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const CaseSpec& c, uint64_t seed, Device& device,
+std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const CaseSpec& spec, uint64_t seed, Device& device,
                                         const std::vector<const Kernel*>& kernels, const RunOptions& opts) {
+  CaseSpec c = spec;  // with "native" dtypes resolved: the rows and dumps record what ran
+  c.params = params_for_device(spec.params, device);
   std::vector<ResultRow> rows;
   auto each_kernel = [&](const std::string& disposition, const std::string& reason) {
     for (const Kernel* k : kernels) {
@@ -387,7 +400,7 @@ std::vector<ResultRow> run_suite(const Suite& suite, Backend& backend, const Run
       try {
         if (current != c->id) {
           const OpDriver* driver = find_driver(dsb_op_from_name(c->op.c_str()));
-          problem = driver->make(c->params);
+          problem = driver->make(params_for_device(c->params, *device));
           tol = merge_tolerances(driver->default_tolerances(), c->tolerance);
           inputs.clear();
           for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));

@@ -88,6 +88,11 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
 std::map<std::string, Tolerance> merge_tolerances(std::map<std::string, Tolerance> defaults,
                                                   const nlohmann::json& overrides);
 
+// A case's params for this device: every "*_dtype" whose value is "native" becomes the device's own
+// E4M3 variant (fp8_e4m3(): e4m3fnuz on MI300, e4m3fn elsewhere), so the reference computes in what
+// the device declares and the row's params record which (docs/numerics.md).
+nlohmann::json params_for_device(const nlohmann::json& params, const Device& device);
+
 // The seed of a case: its own, or one derived from the run's seed and the case id.
 uint64_t case_seed(const CaseSpec& c, uint64_t run_seed);
 // The seed that picks sampled check positions for a case seed (shared by run and replay).

@@ -34,7 +34,7 @@ const std::map<std::string, Tolerance> kGemmTolerance = {
     // narrow accumulation at long K. docs/accuracy.md derives each.
     {"d", Tolerance{0.0, 5e-4, 2.01 / 256, 1e-5}},
 };
-const char* kCommonHelp = "n, k (k % 128 == 0), ab_dtype (e4m3fn|e5m2|e4m3fnuz|e5m2fnuz, default e4m3fn), "
+const char* kCommonHelp = "n, k (k % 128 == 0), ab_dtype (e4m3fn|e5m2|e4m3fnuz|e5m2fnuz|native: the device's E4M3, default e4m3fn), "
                           "scale_dtype (f32|ue8m0, default f32)";
 
 // The three variants share everything but how rows are described: each states only that.

@@ -34,8 +34,11 @@ namespace dsbench::gpu {
 // warpSize; host code sizes launches with this and never assumes 32.
 #if defined(__HIPCC__) || defined(DSB_GPU_HIP)
 inline int host_wave_size(int device) {
-  int w = 64;
-  hipDeviceGetAttribute(&w, hipDeviceAttributeWarpSize, device);
+  int w = 0;
+  if (hipDeviceGetAttribute(&w, hipDeviceAttributeWarpSize, device) != hipSuccess || w <= 0) {
+    (void)hipGetLastError();
+    return 64;  // CDNA's wave size; RDNA reports 32 when it runs wave32
+  }
   return w;
 }
 #else

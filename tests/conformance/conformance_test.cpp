@@ -46,7 +46,7 @@ TEST_P(Smoke, KernelMatchesTheReference) {
   for (const Kernel* k : backend->kernels()) if (k->id() == combo.kernel) kernel = k;
   const OpDriver* driver = find_driver(kernel->op());
   ASSERT_NE(driver, nullptr);
-  auto problem = driver->make(c->params);
+  auto problem = driver->make(params_for_device(c->params, *backend->device(0)));
   TensorMap inputs;
   for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
   const uint64_t seed = ::testing::UnitTest::GetInstance()->random_seed() + 1000003u;  // fresh per run

@@ -1,0 +1,99 @@
+// Kernel objects over the portable launchers (kernels/gpu/*.cu), shared by the CUDA and HIP kernel
+// tables: the same supports() rules on both vendors, the backend name the only difference. Host code,
+// free of vendor types; each backend instantiates them once in its table (cuda_kernels.cpp,
+// hip_kernels.cpp).
+#pragma once
+
+#include <string>
+
+#include "dsbench/kernel.hpp"
+#include "kernels/gpu/gemm_fp8_naive.hpp"
+#include "kernels/gpu/mla_decode_gpu_support.hpp"
+#include "kernels/gpu/mla_decode_naive.hpp"
+#include "kernels/gpu/moe_route_gpu.hpp"
+
+namespace dsbench::gpu {
+
+// A device computes in one FP8 family: OCP (E4M3FN, E5M2: NVIDIA, gfx950) or FNUZ (E4M3FNUZ,
+// E5M2FNUZ: gfx94x), as its fp8_e4m3() declares. Operands of the other family are refused with the
+// reason, so a suite records which family each device ran (docs/numerics.md).
+inline Support fp8_family_support(dsb_dtype ab, const Device& device) {
+  const bool fnuz = device.fp8_e4m3() == DSB_DTYPE_E4M3FNUZ;
+  const bool ok = fnuz ? (ab == DSB_DTYPE_E4M3FNUZ || ab == DSB_DTYPE_E5M2FNUZ) : (ab == DSB_DTYPE_E4M3FN || ab == DSB_DTYPE_E5M2);
+  if (ok) return Support::yes();
+  return Support::no(std::string(dsb_dtype_name(ab)) + " operands: this " + device.backend() + " device computes in " +
+                     (fnuz ? "FNUZ FP8 (e4m3fnuz, e5m2fnuz)" : "OCP FP8 (e4m3fn, e5m2)"));
+}
+
+// One thread per output, FP32 partial sums per 128-deep K block promoted with both scales.
+template <class P>
+class NaiveGemmKernel final : public KernelFor<P> {
+ public:
+  explicit NaiveGemmKernel(const std::string& backend) : KernelFor<P>(backend, "naive"), backend_(backend) {}
+
+ protected:
+  Support supports(const P& p, const Device& device) const override {
+    if (device.backend() != backend_) return Support::no("needs a " + backend_ + " device");
+    return fp8_family_support(p.ab_dtype, device);
+  }
+  Status run(const P& p, void*, Stream& stream) const override { return gemm_fp8_naive(p, stream.native_handle()); }
+
+ private:
+  std::string backend_;
+};
+
+// DeepSeek-V3 routing, one 32-lane logical warp per token (kernels/gpu/moe_route_gpu.cu; two per
+// 64-wide AMD wave). Output slots are in descending order of biased score, exact ties to the lower
+// expert index.
+class MoeRouteWarpKernel final : public KernelFor<dsb_moe_route_params> {
+ public:
+  explicit MoeRouteWarpKernel(const std::string& backend) : KernelFor(backend, "warp"), backend_(backend) {}
+
+ protected:
+  Support supports(const dsb_moe_route_params& p, const Device& device) const override {
+    if (device.backend() != backend_) return Support::no("needs a " + backend_ + " device");
+    if (p.num_tokens < 0) return Support::no("num_tokens < 0");
+    if (p.num_experts <= 0 || p.num_groups <= 0 || p.num_experts % p.num_groups != 0)
+      return Support::no("num_experts must be a positive multiple of num_groups");
+    const int per_group = p.num_experts / p.num_groups;
+    if (per_group < 2 || per_group > kMoeRouteMaxGroupSize)
+      return Support::no(std::to_string(per_group) + " experts per group: needs 2..32 (the group score is a top-2; "
+                         "a group's experts must fit one warp's 32 lanes)");
+    if (p.num_experts > kMoeRouteMaxExperts)
+      return Support::no(std::to_string(p.num_experts) + " experts: at most 1024 (32 lanes x 32 register slots)");
+    if (p.topk_groups < 1 || p.topk_groups > p.num_groups) return Support::no("topk_groups must be in [1, num_groups]");
+    if (p.topk < 1 || p.topk > p.topk_groups * per_group)
+      return Support::no("topk must be in [1, experts in the kept groups (topk_groups x experts per group)]");
+    if (p.topk > kMoeRouteMaxTopk) return Support::no("topk > 32: one lane per output slot");
+    if (p.scoring != DSB_MOE_SCORING_SIGMOID && p.scoring != DSB_MOE_SCORING_SOFTMAX)
+      return Support::no("scoring must be sigmoid or softmax");
+    return Support::yes();
+  }
+  Status run(const dsb_moe_route_params& p, void*, Stream& stream) const override {
+    return moe_route_gpu(p, stream.native_handle());
+  }
+
+ private:
+  std::string backend_;
+};
+
+// MLA decode, one block per query row (kernels/gpu/mla_decode_naive.cu): no warp-level operations,
+// so the same code serves 32- and 64-lane waves.
+class MlaDecodeNaiveKernel final : public KernelFor<dsb_mla_decode_params> {
+ public:
+  explicit MlaDecodeNaiveKernel(const std::string& backend) : KernelFor(backend, "naive"), backend_(backend) {}
+
+ protected:
+  Support supports(const dsb_mla_decode_params& p, const Device& device) const override {
+    if (device.backend() != backend_) return Support::no("needs a " + backend_ + " device");
+    return mla_decode_naive_supports(p);
+  }
+  Status run(const dsb_mla_decode_params& p, void*, Stream& stream) const override {
+    return mla_decode_naive(p, stream.native_handle());
+  }
+
+ private:
+  std::string backend_;
+};
+
+}  // namespace dsbench::gpu
