@@ -8,6 +8,7 @@
 
 #include "harness/error.hpp"
 #include "harness/op_registry.hpp"
+#include "harness/ops/all_to_all_moe_counts.hpp"
 #include "harness/ops/all_to_all_problem.hpp"
 #include "harness/param_reader.hpp"
 #include "harness/rng.hpp"
@@ -54,7 +55,7 @@ class AllToAllDriver final : public OpDriver {
     const int w = ctx.world_size;
     s.dtype = r.dtype_or("dtype", DSB_DTYPE_BF16);
     const int64_t es = static_cast<int64_t>(dsb_dtype_size(s.dtype));
-    s.pattern = r.choice_or("pattern", "equal", {"equal", "random", "zero_peers", "hot_receivers", "matrix"});
+    s.pattern = r.choice_or("pattern", "equal", {"equal", "random", "zero_peers", "hot_receivers", "matrix", "moe_routing"});
     s.counts.assign(static_cast<size_t>(w), std::vector<int64_t>(static_cast<size_t>(w), 0));
     if (s.pattern == "matrix") {
       const nlohmann::json inline_m = r.raw("matrix");
@@ -78,6 +79,18 @@ class AllToAllDriver final : public OpDriver {
         s.counts = parse_matrix(doc, path, w);
       }
       r.finish();
+      return make_all_to_all_problem(s, ctx);
+    }
+    if (s.pattern == "moe_routing") {
+      // MoE dispatch's exchange: tokens routed by the gate, each sent once per rank holding one of its experts.
+      const int64_t tokens_per_rank = r.integer("tokens_per_rank", 0, 1 << 20);
+      const int64_t hidden = r.integer_or("hidden", 7168, 1, 1 << 20);
+      const nlohmann::json routing = r.has("routing") ? r.raw("routing") : nlohmann::json::object();
+      const uint64_t seed = static_cast<uint64_t>(r.integer_or("pattern_seed", 1, 0, INT64_MAX));
+      r.finish();
+      s.counts = moe_dispatch_token_counts(routing, tokens_per_rank, w, seed);
+      for (auto& row : s.counts)
+        for (int64_t& c : row) c *= hidden;
       return make_all_to_all_problem(s, ctx);
     }
     const int64_t bytes = r.integer("bytes_per_rank", 0, kMaxBytesPerRank);
@@ -107,11 +120,13 @@ class AllToAllDriver final : public OpDriver {
   }
 
   std::string params_help() const override {
-    return "dtype (default bf16), pattern: equal | random | zero_peers | hot_receivers | matrix; "
+    return "dtype (default bf16), pattern: equal | random | zero_peers | hot_receivers | matrix | moe_routing; "
            "bytes_per_rank (equal: each rank's send buffer, split evenly over the ranks), zero_fraction "
            "(zero_peers, default 0.25), hot_ranks and hot_factor (hot_receivers: ranks 0..hot_ranks-1 "
            "receive hot_factor times more, default 1 and 4), pattern_seed; matrix: [[counts]] or matrix_file "
-           "(element counts, world_size x world_size, [source][destination])";
+           "(element counts, world_size x world_size, [source][destination]); moe_routing: tokens_per_rank, hidden "
+           "(7168 elements per token), routing (moe_route params but num_tokens: DeepSeek-V3's gate by default), "
+           "pattern_seed";
   }
 };
 

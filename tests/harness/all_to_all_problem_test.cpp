@@ -9,6 +9,7 @@
 #include "harness/metrics.hpp"
 #include "harness/multi_rank.hpp"
 #include "harness/op_registry.hpp"
+#include "harness/ops/all_to_all_moe_counts.hpp"
 #include "harness/ops/all_to_all_problem.hpp"
 
 namespace dsbench {
@@ -57,6 +58,60 @@ TEST(AllToAllDriver, PatternsGiveTheDocumentedCounts) {
   auto m = driver().make_on({{"pattern", "matrix"}, {"matrix", {{0, 5}, {7, 1}}}}, RankContext{1, 2, nullptr, 0});
   EXPECT_EQ(m->inputs()[0].numel(), 8);
   EXPECT_EQ(m->outputs()[0].numel(), 6);
+}
+
+TEST(AllToAllMoeRouting, SendsEveryTokenOncePerRankHoldingOneOfItsExperts) {
+  const int64_t t = 256;
+  for (int world : {1, 2, 4, 8}) {
+    const auto tokens = moe_dispatch_token_counts(nlohmann::json::object(), t, world, 9);  // DeepSeek-V3's gate
+    ASSERT_EQ(tokens.size(), static_cast<size_t>(world));
+    for (int src = 0; src < world; ++src) {
+      int64_t sent = 0;
+      for (int dst = 0; dst < world; ++dst) {
+        EXPECT_GE(tokens[src][dst], 0);
+        EXPECT_LE(tokens[src][dst], t);
+        sent += tokens[src][dst];
+      }
+      // Each token goes to 1 .. min(topk, world) ranks; with 8 experts over 4 groups, more than one when world > 1.
+      EXPECT_GE(sent, t);
+      EXPECT_LE(sent, t * std::min(8, world));
+      if (world >= 4) {
+        EXPECT_GT(sent, t);
+      }
+    }
+    if (world == 1) {
+      EXPECT_EQ(tokens[0][0], t);
+    }
+  }
+  EXPECT_EQ(moe_dispatch_token_counts(nlohmann::json::object(), 64, 4, 3), moe_dispatch_token_counts(nlohmann::json::object(), 64, 4, 3));
+  EXPECT_NE(moe_dispatch_token_counts(nlohmann::json::object(), 64, 4, 3), moe_dispatch_token_counts(nlohmann::json::object(), 64, 4, 4));
+  // Hot experts (Zipf) concentrate the traffic on the ranks that hold them.
+  auto spread = [](const std::vector<std::vector<int64_t>>& m) {
+    int64_t lo = INT64_MAX, hi = 0;
+    for (size_t dst = 0; dst < m.size(); ++dst) {
+      int64_t in = 0;
+      for (const auto& row : m) in += row[dst];
+      lo = std::min(lo, in);
+      hi = std::max(hi, in);
+    }
+    return static_cast<double>(hi) / static_cast<double>(std::max<int64_t>(lo, 1));
+  };
+  const double skewed = spread(moe_dispatch_token_counts({{"distribution", "skewed"}, {"zipf_s", 2.0}}, 512, 8, 1));
+  const double balanced = spread(moe_dispatch_token_counts({{"distribution", "balanced"}}, 512, 8, 1));
+  EXPECT_GT(skewed, balanced);
+}
+
+TEST(AllToAllMoeRouting, CountsElementsOfHiddenAndNamesBadRoutingParams) {
+  auto p = driver().make_on({{"pattern", "moe_routing"}, {"tokens_per_rank", 32}, {"hidden", 256}}, RankContext{0, 1, nullptr, 0});
+  EXPECT_EQ(p->inputs()[0].numel(), 32 * 256);  // one rank: every token stays, once
+  EXPECT_NE(error_of({{"pattern", "moe_routing"}, {"tokens_per_rank", 8}, {"routing", {{"topk", 200}}}})
+                .find("params.routing: params.topk: 200 exceeds"),
+            std::string::npos)
+      << error_of({{"pattern", "moe_routing"}, {"tokens_per_rank", 8}, {"routing", {{"topk", 200}}}});
+  EXPECT_NE(error_of({{"pattern", "moe_routing"}, {"tokens_per_rank", 8}, {"routing", {{"num_tokens", 3}}}})
+                .find("set tokens_per_rank instead"),
+            std::string::npos);
+  EXPECT_NE(error_of({{"pattern", "moe_routing"}}).find("params.tokens_per_rank: missing"), std::string::npos);
 }
 
 TEST(AllToAllProblem, ElementBitsAreNeverThePoisonAndAlwaysFinite) {
