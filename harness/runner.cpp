@@ -171,6 +171,8 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
     // The checked run.
     Status st = kernel.run(params.data(), ws_ptr, *stream);
     if (st.ok()) st = stream->synchronize();
+    // A kernel may learn only when it runs that it cannot take a case (no library algorithm for it).
+    if (st.code == DSB_STATUS_NOT_SUPPORTED) return fail_checked("not_supported", st.message);
     if (!st.ok()) return fail_checked("error", std::string("run failed (") + dsb_status_name(st.code) + "): " + st.message);
     for (const TensorSpec& s : problem.outputs()) {
       HostTensor h(s);

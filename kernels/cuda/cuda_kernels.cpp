@@ -1,11 +1,12 @@
 // The CUDA backend's kernels, one line each. Portable kernels come from kernels/gpu/ (shared with
 // HIP, kernel objects in kernels/gpu/gpu_kernels.hpp); CUDA-only fast paths live in kernels/cuda/
-// (split-KV MLA; cuBLASLt and sm_90a GEMM to come).
+// (split-KV MLA, cuBLASLt block-scaled GEMM; the sm_90a GEMM to come).
 #include <string>
 #include <variant>
 
 #include "kernels/common/all_to_all_comm_kernel.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/gemm_fp8_cublaslt.hpp"
 #include "kernels/cuda/mla_decode_splitkv.hpp"
 #include "kernels/gpu/gpu_kernels.hpp"
 
@@ -59,7 +60,16 @@ const MlaDecodeSplitKv kMlaSplitKv;
 }  // namespace
 
 std::vector<const Kernel*> cuda_kernels() {
-  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kAllToAll, &kMoeRouteWarp, &kMlaNaive, &kMlaSplitKv};
+  return {&kGemmNaive,
+          &kGemmContNaive,
+          &kGemmMaskNaive,
+          &gemm_fp8_cublaslt_dense(),
+          &gemm_fp8_cublaslt_contiguous(),
+          &gemm_fp8_cublaslt_masked(),
+          &kAllToAll,
+          &kMoeRouteWarp,
+          &kMlaNaive,
+          &kMlaSplitKv};
 }
 
 }  // namespace dsbench::cuda

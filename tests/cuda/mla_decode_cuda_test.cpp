@@ -15,6 +15,7 @@
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/mla_decode_splitkv.hpp"
 #include "kernels/cuda/mma_fragment.hpp"
+#include "tests/cuda/paper_cuda_device.hpp"
 
 namespace dsbench {
 namespace {
@@ -141,29 +142,6 @@ TEST(MlaSplitPlan, CoversEveryPageAndSplitsOnlyWhenTheBatchLeavesSmsIdle) {
         }
       }
 }
-
-// Enough of a CUDA device for supports(): the scalars and the properties the kernels read.
-class PaperCudaDevice final : public Device {
- public:
-  std::string name() const override { return "paper H100"; }
-  std::string backend() const override { return "cuda"; }
-  int index() const override { return 0; }
-  Properties properties() const override {
-    return {{"compute_capability", std::string("9.0")}, {"sm_count", int64_t{132}},
-            {"shared_memory_per_block_optin_bytes", int64_t{232448}}};
-  }
-  Status allocate(size_t, std::unique_ptr<Buffer>*) override { return no(); }
-  Status copy_to_device(void*, const void*, size_t) override { return no(); }
-  Status copy_to_host(void*, const void*, size_t) override { return no(); }
-  Status fill_bytes(void*, uint8_t, size_t) override { return no(); }
-  Status create_stream(std::unique_ptr<Stream>*) override { return no(); }
-  Status create_event(std::unique_ptr<Event>*) override { return no(); }
-  Status flush_cache(Stream&) override { return no(); }
-  Status synchronize() override { return no(); }
-
- private:
-  static Status no() { return Status::error(DSB_STATUS_NOT_SUPPORTED, "paper device"); }
-};
 
 const Kernel* cuda_kernel(const std::string& id) {
   static auto backend = cuda::make_cuda_backend();

@@ -35,8 +35,8 @@ inline uint4 make_uint4(uint32_t x, uint32_t y, uint32_t z, uint32_t w) { return
 
 class Block {
  public:
-  Block(Dim3 block_idx, int threads, size_t smem_bytes)
-      : block_idx_(block_idx), fibers_(threads), smem_(smem_bytes + 16), shfl_(static_cast<size_t>(threads) + 32) {}
+  Block(Dim3 block_idx, Dim3 grid, int threads, size_t smem_bytes)
+      : block_idx_(block_idx), grid_(grid), fibers_(threads), smem_(smem_bytes + 16), shfl_(static_cast<size_t>(threads) + 32) {}
 
   void run(const std::function<void()>& body) {
     body_ = &body;
@@ -62,6 +62,8 @@ class Block {
   static Block& current() { return *current_; }
   int thread() const { return me_; }
   Dim3 block_idx() const { return block_idx_; }
+  Dim3 grid_dim() const { return grid_; }
+  Dim3 block_dim() const { return Dim3{static_cast<unsigned>(fibers_.size()), 1, 1}; }
   unsigned char* smem() { return smem_.data(); }
 
   void syncthreads() { wait(block_bar_, static_cast<int>(fibers_.size()), -1); }
@@ -157,7 +159,7 @@ class Block {
     return pool[static_cast<size_t>(t)].get();
   }
 
-  Dim3 block_idx_;
+  Dim3 block_idx_, grid_;
   std::vector<Fiber> fibers_;
   std::vector<unsigned char> smem_;
   const std::function<void()>* body_ = nullptr;
@@ -175,7 +177,7 @@ inline void launch(Dim3 grid, int threads, size_t smem_bytes, const std::functio
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
-        Block b(Dim3{x, y, z}, threads, smem_bytes);
+        Block b(Dim3{x, y, z}, grid, threads, smem_bytes);
         b.run(body);
       }
 }
@@ -199,6 +201,8 @@ inline ThreadIdx thread_idx() { return {static_cast<unsigned>(Block::current().t
 #define __shared__ static  // one block runs at a time, all its fibers on one OS thread
 #define threadIdx (::emu::thread_idx())
 #define blockIdx (::emu::Block::current().block_idx())
+#define gridDim (::emu::Block::current().grid_dim())
+#define blockDim (::emu::Block::current().block_dim())
 #define __syncthreads() (::emu::Block::current().syncthreads())
 #define __shfl_xor_sync(mask, v, lane) (::emu::Block::current().shfl_xor((v), (lane)))
 #define DSB_EMU_MMA_BF16(c, a, b) (::emu::Block::current().mma_bf16((c), (a), (b)))
