@@ -62,12 +62,45 @@ nlohmann::json accuracy_json(const OutputAccuracy& a) {
   return j;
 }
 
+// A reading as JSON: only the values the device could read.
+nlohmann::json telemetry_json(const Telemetry& t) {
+  nlohmann::json j = nlohmann::json::object();
+  if (t.clock_mhz >= 0) j["clock_mhz"] = t.clock_mhz;
+  if (t.temperature_c >= 0) j["temperature_c"] = t.temperature_c;
+  if (t.power_w >= 0) j["power_w"] = t.power_w;
+  if (t.energy_j >= 0) j["energy_j"] = t.energy_j;
+  j["throttled"] = t.throttled;
+  if (!t.throttle_reasons.empty()) j["throttle_reasons"] = t.throttle_reasons;
+  return j;
+}
+
+Telemetry telemetry_from(const nlohmann::json& j) {
+  Telemetry t;
+  t.clock_mhz = j.value("clock_mhz", -1.0);
+  t.temperature_c = j.value("temperature_c", -1.0);
+  t.power_w = j.value("power_w", -1.0);
+  t.energy_j = j.value("energy_j", -1.0);
+  t.throttled = j.value("throttled", false);
+  if (j.contains("throttle_reasons")) t.throttle_reasons = j.at("throttle_reasons").get<std::vector<std::string>>();
+  return t;
+}
+
 nlohmann::json timing_json(const TimingStats& t) {
-  return {{"method", t.method}, {"cache", t.cache}, {"warmup", t.warmup}, {"samples", t.samples},
+  nlohmann::json j = {{"method", t.method}, {"cache", t.cache}, {"warmup", t.warmup}, {"samples", t.samples},
           {"median_ms", t.median_ms}, {"p10_ms", t.p10_ms}, {"p90_ms", t.p90_ms}, {"min_ms", t.min_ms},
           {"max_ms", t.max_ms}, {"mean_ms", t.mean_ms}, {"stdev_ms", t.stdev_ms}, {"rel_spread", t.rel_spread},
           {"noise", t.samples > 1 ? nlohmann::json(t.noise) : nlohmann::json()},  // undefined from one sample
           {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
+  if (!t.has_telemetry) return j;
+  // sm_clock_mhz and throttled are what `dsbench compare` flags between runs: GPU SM clocks only
+  // (a CPU's core clock wanders with turbo and load on every run).
+  j["throttled"] = t.throttled;
+  if (t.after.reports_sm_clock && t.after.clock_mhz >= 0) j["sm_clock_mhz"] = t.after.clock_mhz;
+  nlohmann::json tel = {{"before", telemetry_json(t.before)}, {"after", telemetry_json(t.after)}, {"wall_s", t.wall_s}};
+  if (const double w = average_power_w(t); w >= 0) tel["avg_power_w"] = w;
+  if (const double e = joules_per_repetition(t); e >= 0) tel["joules_per_repetition"] = e;
+  j["telemetry"] = tel;
+  return j;
 }
 
 double num_from(const nlohmann::json& j) {
@@ -110,6 +143,15 @@ TimingStats timing_from(const nlohmann::json& j) {
   t.warmup = j.at("warmup");
   t.raw_ms = j.at("raw_ms").get<std::vector<double>>();
   t.stop_reason = j.at("stop_reason");
+  if (j.contains("telemetry")) {
+    const nlohmann::json& tel = j.at("telemetry");
+    t.has_telemetry = true;
+    t.before = telemetry_from(tel.at("before"));
+    t.after = telemetry_from(tel.at("after"));
+    t.wall_s = tel.value("wall_s", 0.0);
+    t.throttled = j.value("throttled", false);
+    t.after.reports_sm_clock = j.contains("sm_clock_mhz");
+  }
   summarize(&t);
   return t;
 }

@@ -1,6 +1,7 @@
 #include "harness/timing.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 
@@ -64,6 +65,8 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
     if (!(st = launch()).ok()) return st;
   }
   if (!(st = stream.synchronize()).ok()) return st;
+  out->has_telemetry = device.read_telemetry(&out->before).ok();
+  const auto loop_start = std::chrono::steady_clock::now();
   double total_ms = 0.0;
   int wish = 0;  // after each repetition: 0 go on, 1 could stop (soft target met), 2 must stop
   std::string reason;
@@ -99,8 +102,21 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
     // The budget also ends sampling before min_reps: one run of a huge case may exceed it alone.
     else if (total_ms >= cfg.budget_s * 1e3 && n >= std::min(cfg.min_reps, 2)) { wish = 1; reason = "time budget"; }
   }
+  out->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();
+  if (out->has_telemetry) out->has_telemetry = device.read_telemetry(&out->after).ok();
+  out->throttled = out->has_telemetry && (out->before.throttled || out->after.throttled);
   summarize(out);
   return Status::success();
+}
+
+double average_power_w(const TimingStats& t) {
+  if (!t.has_telemetry || t.before.energy_j < 0 || t.after.energy_j < t.before.energy_j || t.wall_s <= 0) return -1;
+  return (t.after.energy_j - t.before.energy_j) / t.wall_s;
+}
+
+double joules_per_repetition(const TimingStats& t) {
+  if (!t.has_telemetry || t.before.energy_j < 0 || t.after.energy_j < t.before.energy_j || t.raw_ms.empty()) return -1;
+  return (t.after.energy_j - t.before.energy_j) / static_cast<double>(t.raw_ms.size());
 }
 
 }  // namespace dsbench

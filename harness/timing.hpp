@@ -37,7 +37,18 @@ struct TimingStats {
   double noise = 0;          // stdev / (mean * sqrt(n)) at the stop
   std::string stop_reason;   // "noise target", "time budget", "max repetitions", "interrupted"
   std::vector<double> raw_ms;  // every sample, in order (bounded by max_reps)
+  // Device telemetry around the sampling loop (Device::read_telemetry), when the device has it.
+  bool has_telemetry = false;
+  Telemetry before, after;
+  double wall_s = 0;           // steady-clock span of the sampling loop (flushes included)
+  bool throttled = false;      // either reading said so
 };
+
+// Average power and energy per repetition over the sampling loop, from the energy counter
+// (negative when the device has none). The loop includes the cache flushes between repetitions,
+// so joules per repetition is an upper bound on the kernel's own.
+double average_power_w(const TimingStats& t);
+double joules_per_repetition(const TimingStats& t);
 
 // Times launch() on device/stream. Returns the first failing status of launch or of an event.
 Status measure(const std::function<Status()>& launch, Device& device, Stream& stream, const TimingConfig& cfg,

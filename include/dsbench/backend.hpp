@@ -35,6 +35,18 @@ struct Ceiling {
 };
 using Ceilings = std::map<std::string, Ceiling>;
 
+// What a device reports about its state right now (NVML on NVIDIA, sysfs on Linux CPUs). A value
+// the device cannot read stays negative; energy is a monotonic counter, differenced by the harness.
+struct Telemetry {
+  double clock_mhz = -1;      // current SM (GPU) or mean core (CPU) clock
+  double temperature_c = -1;
+  double power_w = -1;        // instantaneous board power
+  double energy_j = -1;       // cumulative energy counter
+  bool reports_sm_clock = false;  // clock_mhz is a GPU SM clock that run-to-run comparisons may flag
+  bool throttled = false;         // the device says its clocks are being held down (power, thermal)
+  std::vector<std::string> throttle_reasons;
+};
+
 class Buffer {
  public:
   virtual ~Buffer() = default;
@@ -85,6 +97,11 @@ class Device {
   virtual Status measure_ceilings(Ceilings* out) {
     (void)out;
     return Status::error(DSB_STATUS_NOT_SUPPORTED, "this backend measures no ceilings");
+  }
+  // Reads clocks, temperature, power and energy (cheap: called before and after every timed case).
+  virtual Status read_telemetry(Telemetry* out) {
+    (void)out;
+    return Status::error(DSB_STATUS_NOT_SUPPORTED, "this backend reads no telemetry");
   }
 };
 

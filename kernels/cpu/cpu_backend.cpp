@@ -1,5 +1,6 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/cpu_ceilings.hpp"
+#include "kernels/cpu/cpu_telemetry.hpp"
 #include "kernels/cpu/cpu_communicators.hpp"
 
 #include <omp.h>
@@ -152,6 +153,7 @@ class CpuDevice final : public Device {
   }
   Status synchronize() override { return Status::success(); }
   Status measure_ceilings(Ceilings* out) override { return measure_cpu_ceilings(llc_bytes_, out); }
+  Status read_telemetry(Telemetry* out) override { return read_cpu_telemetry(out); }
 
  private:
   static Status copy(void* dst, const void* src, size_t bytes) {

@@ -3,6 +3,7 @@
 // never linked, so the binary loads on GPU-less machines.
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_ceilings.hpp"
+#include "kernels/cuda/nvml_telemetry.hpp"
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -161,12 +162,21 @@ class CudaDevice final : public Device {
     return Status::success();
   }
   Status measure_ceilings(Ceilings* out) override { return measure_cuda_ceilings(index_, out); }
+  Status read_telemetry(Telemetry* out) override {
+    if (pci_bus_id_.empty()) {
+      char id[32] = {0};
+      DSB_GPU_CHECK(cudaDeviceGetPCIBusId(id, sizeof id, index_));
+      pci_bus_id_ = id;
+    }
+    return read_nvml_telemetry(pci_bus_id_, out);
+  }
 
  private:
   int index_;
   cudaDeviceProp prop_;
   std::unique_ptr<Buffer> flush_;
   uint8_t flush_value_ = 0;
+  std::string pci_bus_id_;  // NVML finds the device by it (its index order may differ from CUDA's)
 };
 
 class CudaBackend final : public Backend {

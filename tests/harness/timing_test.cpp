@@ -13,6 +13,11 @@ struct Script {
   std::vector<double> ms;
   size_t next = 0;
   int flushes = 0, launches = 0;
+  // Telemetry: each reading advances the energy counter by joules_per_read; throttled on the
+  // reading with this index (-1 never).
+  bool telemetry = false;
+  double joules_per_read = 0;
+  int reads = 0, throttled_read = -1;
 };
 
 class FakeStream final : public Stream {
@@ -49,6 +54,17 @@ class FakeDevice final : public Device {
   Status create_event(std::unique_ptr<Event>* out) override { *out = std::make_unique<FakeEvent>(s_); return Status::success(); }
   Status flush_cache(Stream&) override { ++s_->flushes; return Status::success(); }
   Status synchronize() override { return Status::success(); }
+  Status read_telemetry(Telemetry* out) override {
+    if (!s_->telemetry) return Device::read_telemetry(out);
+    *out = Telemetry{};
+    out->clock_mhz = 1980;
+    out->reports_sm_clock = true;
+    out->energy_j = 1000.0 + s_->joules_per_read * s_->reads;
+    out->throttled = s_->reads == s_->throttled_read;
+    if (out->throttled) out->throttle_reasons = {"sw_power_cap"};
+    ++s_->reads;
+    return Status::success();
+  }
 
  private:
   Script* s_;
@@ -129,6 +145,48 @@ TEST(Measure, ReturnsTheLaunchErrorUnchanged) {
   const Status s = measure([] { return Status::error(DSB_STATUS_DEVICE_ERROR, "boom"); }, dev, stream, TimingConfig{}, &st);
   EXPECT_EQ(s.code, DSB_STATUS_DEVICE_ERROR);
   EXPECT_EQ(s.message, "boom");
+}
+
+TEST(Telemetry, ReadBeforeAndAfterSamplingGivesPowerEnergyAndThrottling) {
+  Script s;
+  s.ms = {1.0};
+  s.telemetry = true;
+  s.joules_per_read = 5.0;  // 5 J between the two readings
+  s.throttled_read = 1;     // the reading after sampling says the clocks were held down
+  FakeDevice d(&s);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.min_reps = 4;
+  cfg.max_reps = 4;
+  cfg.warmup = 0;
+  TimingStats t;
+  ASSERT_TRUE(measure([] { return Status::success(); }, d, stream, cfg, &t).ok());
+  EXPECT_EQ(s.reads, 2);
+  ASSERT_TRUE(t.has_telemetry);
+  EXPECT_TRUE(t.throttled);
+  EXPECT_EQ(t.after.throttle_reasons, std::vector<std::string>{"sw_power_cap"});
+  EXPECT_DOUBLE_EQ(joules_per_repetition(t), 5.0 / 4);
+  EXPECT_GT(average_power_w(t), 0.0);
+  EXPECT_DOUBLE_EQ(average_power_w(t), 5.0 / t.wall_s);
+}
+
+TEST(Telemetry, IsAbsentWhenTheDeviceHasNoneAndUnknownEnergyGivesNoPower) {
+  Script s;
+  s.ms = {1.0};
+  FakeDevice d(&s);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.max_reps = 2;
+  TimingStats t;
+  ASSERT_TRUE(measure([] { return Status::success(); }, d, stream, cfg, &t).ok());
+  EXPECT_FALSE(t.has_telemetry);
+  EXPECT_FALSE(t.throttled);
+  EXPECT_LT(average_power_w(t), 0.0);
+  TimingStats no_energy;
+  no_energy.has_telemetry = true;
+  no_energy.raw_ms = {1.0};
+  no_energy.wall_s = 1.0;
+  EXPECT_LT(joules_per_repetition(no_energy), 0.0) << "energy -1 on both readings: unknown, not zero";
 }
 
 }  // namespace
