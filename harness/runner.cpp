@@ -214,6 +214,7 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
       TimingConfig cfg = opts.timing;
       cfg.interrupt = &g_stop;
       cfg.agree_stop = opts.agree_stop;
+      if (opts.agree) cfg.graph_launches = 1;  // multi-rank exchanges wait on their peers from the host
       st = measure([&] { return kernel.run(params.data(), ws_ptr, *stream); }, device, *stream, cfg, &t);
       if (!st.ok()) return fail("error", std::string("timed run failed: ") + st.message);
       row.timing = std::move(t);

@@ -91,6 +91,8 @@ nlohmann::json timing_json(const TimingStats& t) {
           {"max_ms", t.max_ms}, {"mean_ms", t.mean_ms}, {"stdev_ms", t.stdev_ms}, {"rel_spread", t.rel_spread},
           {"noise", t.samples > 1 ? nlohmann::json(t.noise) : nlohmann::json()},  // undefined from one sample
           {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
+  if (t.graph_launches > 1) j["graph_launches"] = t.graph_launches;
+  if (!t.graph_refused.empty()) j["graph_refused"] = t.graph_refused;
   if (!t.has_telemetry) return j;
   // sm_clock_mhz and throttled are what `dsbench compare` flags between runs: GPU SM clocks only
   // (a CPU's core clock wanders with turbo and load on every run).
@@ -143,6 +145,8 @@ TimingStats timing_from(const nlohmann::json& j) {
   t.warmup = j.at("warmup");
   t.raw_ms = j.at("raw_ms").get<std::vector<double>>();
   t.stop_reason = j.at("stop_reason");
+  t.graph_launches = j.value("graph_launches", 1);
+  t.graph_refused = j.value("graph_refused", std::string());
   if (j.contains("telemetry")) {
     const nlohmann::json& tel = j.at("telemetry");
     t.has_telemetry = true;

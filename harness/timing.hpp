@@ -25,6 +25,9 @@ struct TimingConfig {
   // stop, 2 must stop); returns true when all ranks stop. Every rank then times the same number of
   // repetitions, and the call doubles as the barrier that lines the repetitions up across ranks.
   std::function<bool(int wish)> agree_stop;
+  // Graph replay (docs/timing.md#graph-replay): > 1 records this many launches into one graph and
+  // times the graph, each sample being graph time / launches. 1 times launches one by one.
+  int graph_launches = 1;
 };
 
 struct TimingStats {
@@ -42,6 +45,8 @@ struct TimingStats {
   Telemetry before, after;
   double wall_s = 0;           // steady-clock span of the sampling loop (flushes included)
   bool throttled = false;      // either reading said so
+  int graph_launches = 1;      // launches per timed graph replay (1: no graph)
+  std::string graph_refused;   // graph replay was asked for but the stream refused it: why
 };
 
 // Average power and energy per repetition over the sampling loop, from the energy counter

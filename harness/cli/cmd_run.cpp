@@ -254,6 +254,11 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--noise", a->opts.timing.noise, "Stop once the relative standard error is below this")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--warm-cache", a->no_flush, "Do not flush caches between repetitions");
+  cmd->add_option("--graph", a->opts.timing.graph_launches,
+                  "Time graph replays of N launches (CUDA graphs; launch overhead leaves short kernels' times), each "
+                  "sample = replay time / N; 1 = launch by launch. Backends without graphs time launch by launch and "
+                  "say why in the scorecard")
+      ->check(CLI::Range(1, 1000))->capture_default_str();
   cmd->add_option("--ceilings", a->ceilings,
                   "Measured ceilings for achieved/ceiling in the scorecard: auto (the per-device cache, else measure "
                   "and cache), measure (measure anew), off")

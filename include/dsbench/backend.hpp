@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,12 +64,26 @@ class Event {
   virtual Status elapsed_ms(const Event& start, double* ms) const = 0;
 };
 
+// Work recorded once and replayed with one launch (CUDA graphs): for timing launches so short
+// that launch overhead would dominate them.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+  virtual Status launch(Stream& stream) = 0;
+};
+
 // An in-order queue of work. On the CPU backend work runs when enqueued.
 class Stream {
  public:
   virtual ~Stream() = default;
   virtual Status synchronize() = 0;
   virtual void* native_handle() const { return nullptr; }  // cudaStream_t, hipStream_t, ...
+  // Records `times` calls of `enqueue` (which enqueues on this stream) into a graph. A backend
+  // without graphs answers NOT_SUPPORTED with the reason.
+  virtual Status capture_graph(const std::function<Status()>& enqueue, int times, std::unique_ptr<Graph>* out) {
+    (void)enqueue, (void)times, (void)out;
+    return Status::error(DSB_STATUS_NOT_SUPPORTED, "this backend has no graph replay");
+  }
 };
 
 class Device {

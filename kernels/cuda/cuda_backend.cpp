@@ -40,6 +40,23 @@ class CudaBuffer final : public Buffer {
   size_t n_;
 };
 
+class CudaGraph final : public Graph {
+ public:
+  CudaGraph(cudaGraph_t g, cudaGraphExec_t e) : g_(g), e_(e) {}
+  ~CudaGraph() override {
+    cudaGraphExecDestroy(e_);
+    cudaGraphDestroy(g_);
+  }
+  Status launch(Stream& stream) override {
+    DSB_GPU_CHECK(cudaGraphLaunch(e_, static_cast<cudaStream_t>(stream.native_handle())));
+    return Status::success();
+  }
+
+ private:
+  cudaGraph_t g_;
+  cudaGraphExec_t e_;
+};
+
 class CudaStream final : public Stream {
  public:
   explicit CudaStream(cudaStream_t s) : s_(s) {}
@@ -50,6 +67,27 @@ class CudaStream final : public Stream {
     return Status::success();
   }
   void* native_handle() const override { return s_; }
+  // Thread-local capture: other threads' CUDA calls are not pulled into (or broken by) the graph.
+  Status capture_graph(const std::function<Status()>& enqueue, int times, std::unique_ptr<Graph>* out) override {
+    DSB_GPU_CHECK(cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal));
+    Status st = Status::success();
+    for (int i = 0; i < times && st.ok(); ++i) st = enqueue();
+    cudaGraph_t g = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(s_, &g);  // always ends the capture, even after a failure
+    if (!st.ok()) {
+      if (g) cudaGraphDestroy(g);
+      return st;
+    }
+    DSB_GPU_CHECK(end);
+    cudaGraphExec_t e = nullptr;
+    const cudaError_t inst = cudaGraphInstantiate(&e, g, 0);
+    if (inst != cudaSuccess) {
+      cudaGraphDestroy(g);
+      DSB_GPU_CHECK(inst);
+    }
+    *out = std::make_unique<CudaGraph>(g, e);
+    return Status::success();
+  }
 
  private:
   cudaStream_t s_;

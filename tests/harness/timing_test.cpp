@@ -189,5 +189,61 @@ TEST(Telemetry, IsAbsentWhenTheDeviceHasNoneAndUnknownEnergyGivesNoPower) {
   EXPECT_LT(joules_per_repetition(no_energy), 0.0) << "energy -1 on both readings: unknown, not zero";
 }
 
+// A stream that can record: its graph replays the recorded launches.
+class RecordingStream final : public Stream {
+ public:
+  Status synchronize() override { return Status::success(); }
+  Status capture_graph(const std::function<Status()>& enqueue, int times, std::unique_ptr<Graph>* out) override {
+    struct Replay final : Graph {
+      std::function<Status()> f;
+      int n = 0;
+      Status launch(Stream&) override {
+        for (int i = 0; i < n; ++i)
+          if (Status s = f(); !s.ok()) return s;
+        return Status::success();
+      }
+    };
+    auto g = std::make_unique<Replay>();
+    g->f = enqueue;
+    g->n = times;
+    *out = std::move(g);
+    return Status::success();
+  }
+};
+
+TEST(GraphReplay, EachSampleIsTheReplayTimeOverItsLaunches) {
+  Script s;
+  s.ms = {8.0};  // the events bracket one replay of 4 launches
+  FakeDevice d(&s);
+  RecordingStream stream;
+  TimingConfig cfg;
+  cfg.warmup = 1;
+  cfg.min_reps = 3;
+  cfg.max_reps = 3;
+  cfg.graph_launches = 4;
+  int launches = 0;
+  TimingStats t;
+  ASSERT_TRUE(measure([&] { ++launches; return Status::success(); }, d, stream, cfg, &t).ok());
+  EXPECT_EQ(t.graph_launches, 4);
+  EXPECT_TRUE(t.graph_refused.empty());
+  EXPECT_EQ(t.raw_ms, (std::vector<double>{2.0, 2.0, 2.0}));
+  EXPECT_EQ(launches, 1 + 4 + 3 * 4) << "warm-up, the untimed first replay, three timed replays";
+}
+
+TEST(GraphReplay, FallsBackToSingleLaunchesAndSaysWhyWhereThereAreNoGraphs) {
+  Script s;
+  s.ms = {1.5};
+  FakeDevice d(&s);
+  FakeStream stream;  // no capture_graph: the default refuses
+  TimingConfig cfg;
+  cfg.max_reps = 2;
+  cfg.graph_launches = 10;
+  TimingStats t;
+  ASSERT_TRUE(measure([] { return Status::success(); }, d, stream, cfg, &t).ok());
+  EXPECT_EQ(t.graph_launches, 1);
+  EXPECT_NE(t.graph_refused.find("no graph replay"), std::string::npos);
+  EXPECT_EQ(t.raw_ms[0], 1.5);
+}
+
 }  // namespace
 }  // namespace dsbench
