@@ -9,8 +9,8 @@
 namespace dsbench::ref {
 
 float block_scale(float amax, const QuantRecipe& recipe) {
-  const float s = std::max(amax, kAmaxFloor) / fp8_format(recipe.fp8).max_value;
-  return recipe.ue8m0 ? ue8m0_to_f32(ue8m0_from_f32_ceil(s)) : s;
+  static_assert(kAmaxFloor == 1e-4f, "fp8_block_scale's floor");
+  return fp8_block_scale(amax, recipe.fp8, recipe.ue8m0);
 }
 
 void quantize_1x128(const float* x, int64_t rows, int64_t cols, const QuantRecipe& recipe,

@@ -95,6 +95,15 @@ DSB_HD uint8_t ue8m0_from_f32_ceil(float s) {
   return static_cast<uint8_t>(p < 0 ? 0 : (p > 254 ? 254 : p));
 }
 
+// DeepSeek's block scale for FP8 quantisation: max(amax, 1e-4) / the format's max, rounded up to a
+// power of two when the scales are UE8M0. One definition for the reference quantiser
+// (reference/quantize.cpp) and device kernels, so every backend quantises bit-identically
+// (IEEE division on both: device code must not be built with fast math).
+DSB_HD float fp8_block_scale(float amax, dsb_dtype fp8, bool ue8m0) {
+  const float s = (amax < 1e-4f ? 1e-4f : amax) / fp8_format(fp8).max_value;  // std::max: NaN stays NaN
+  return ue8m0 ? ue8m0_to_f32(ue8m0_from_f32_ceil(s)) : s;
+}
+
 // Decodes one scale stored as F32 or UE8M0.
 DSB_HD float scale_value(const void* scales, int64_t i, dsb_dtype t) {
   return t == DSB_DTYPE_UE8M0 ? ue8m0_to_f32(static_cast<const uint8_t*>(scales)[i])
