@@ -38,6 +38,9 @@ class Carve {
 
 int64_t words(int64_t bytes) { return (bytes + 3) / 4; }
 int threads() { return std::max(1, omp_get_max_threads()); }
+// Below this many bytes moved, one thread: waking a team costs more than the copy (and on a loaded
+// host a descheduled worker costs a whole time slice).
+constexpr int64_t kParallelMinBytes = int64_t{1} << 20;
 
 int64_t dispatch_max_rows(const dsb_moe_dispatch_params& p) {
   const int64_t L = p.num_experts / std::max(1, p.world_size);
@@ -216,7 +219,7 @@ dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* worksp
       const int32_t e = p.topk_idx[i];
       w.pos[i] = e >= 0 ? w.cur[e]++ : -1;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * K * payload > kParallelMinBytes)
     for (int64_t t = 0; t < T; ++t) {
       uint8_t* buf = w.tbuf + static_cast<int64_t>(omp_get_thread_num()) * (payload + 64);
       const uint8_t* row = nullptr;
@@ -248,7 +251,7 @@ dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* worksp
         w.cur[e / L] += rec;
       }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * K * payload > kParallelMinBytes)
     for (int64_t t = 0; t < T; ++t) {
       uint8_t* buf = w.tbuf + static_cast<int64_t>(omp_get_thread_num()) * (payload + 64);
       const uint8_t* row = nullptr;
@@ -282,7 +285,7 @@ dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* worksp
   for (int64_t k = 0; k < n; ++k) w.rrow[k] = w.cur[w.recv[k * rec + 2] - p.rank * L]++;
   for (int64_t s = 0; s < W; ++s) {
     const int64_t k0 = w.rd[s] / rec, k1 = k0 + w.rw[s] / rec;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((k1 - k0) * payload > kParallelMinBytes)
     for (int64_t k = k0; k < k1; ++k) {
       const int32_t* r = w.recv + k * rec;
       put_row(p, w.rrow[k], reinterpret_cast<const uint8_t*>(r + 3), row_bytes, scale_bytes, static_cast<int32_t>(s), r[0],
@@ -330,7 +333,7 @@ void reduce(const dsb_moe_combine_params& p, const uint16_t* base, const int64_t
   const int64_t T = p.num_tokens, K = p.topk, H = p.hidden;
   constexpr int64_t kChunk = 512;
   auto* out = static_cast<uint16_t*>(p.out);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * K * H * 2 > kParallelMinBytes)
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t c0 = 0; c0 < H; c0 += kChunk) {
       const int64_t n = std::min(kChunk, H - c0);
@@ -414,7 +417,7 @@ dsb_status moe_combine_optimized(const dsb_moe_combine_params& p, void* workspac
       w.soff[k] = w.cnt[s];
       w.cnt[s] += rec;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nrows * H * 2 > kParallelMinBytes)
     for (int64_t k = 0; k < nrows; ++k) {
       const int64_t r = w.spos[k];
       int32_t* o = w.send + w.soff[k];
