@@ -86,28 +86,48 @@ DispatchWs carve_dispatch(const dsb_moe_dispatch_params& p, void* base) {
   return w;
 }
 
+// Quantises one token 1x128 into q (codes) and scales; F fixed at compile time so that the encoder's
+// shifts are constants and the block loop vectorises.
+template <dsb_dtype kType, const Fp8Format& F>
+void quantize_token(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, uint8_t* scales) {
+  ref::QuantRecipe recipe;
+  recipe.fp8 = kType;
+  recipe.ue8m0 = ue8m0;
+  for (int32_t b = 0; b < hidden / DSB_FP8_BLOCK; ++b) {
+    const uint16_t* xb = x + b * DSB_FP8_BLOCK;
+    // amax on the bits: for finite BF16 values the largest |bits| is the largest |value|.
+    uint16_t amax_bits = 0, special = 0;  // special: a NaN or infinity (the branchy path handles it)
+    for (int c = 0; c < DSB_FP8_BLOCK; ++c) {
+      const uint16_t m = xb[c] & 0x7fffu;
+      amax_bits = std::max(amax_bits, m);
+      special |= static_cast<uint16_t>(m >= 0x7f80u);
+    }
+    uint8_t* qb = q + b * DSB_FP8_BLOCK;
+    float s;
+    if (special) {
+      float amax = 0.0f;  // exactly as reference/quantize.cpp (std::max drops NaNs)
+      for (int c = 0; c < DSB_FP8_BLOCK; ++c) amax = std::max(amax, std::fabs(bf16_to_f32(xb[c])));
+      s = ref::block_scale(amax, recipe);
+      for (int c = 0; c < DSB_FP8_BLOCK; ++c) qb[c] = fp8_encode(bf16_to_f32(xb[c]) / s, F);
+    } else {
+      s = ref::block_scale(bf16_to_f32(amax_bits), recipe);
+      for (int c = 0; c < DSB_FP8_BLOCK; ++c) qb[c] = fp8_encode_finite(bf16_to_f32(xb[c]) / s, F);
+    }
+    if (ue8m0) scales[b] = ue8m0_from_f32_ceil(s);
+    else std::memcpy(scales + 4 * b, &s, 4);
+  }
+}
+
 // The token's payload: BF16 rows are x itself; FP8 rows are quantised into buf (codes, then scales).
 const uint8_t* token_payload(const dsb_moe_dispatch_params& p, int64_t t, uint8_t* buf) {
   const uint16_t* x = static_cast<const uint16_t*>(p.x) + t * p.hidden;
   if (!dsb_dtype_is_fp8(p.recv_dtype)) return reinterpret_cast<const uint8_t*>(x);
-  const Fp8Format f = fp8_format(p.recv_dtype);
-  ref::QuantRecipe recipe;
-  recipe.fp8 = p.recv_dtype;
-  recipe.ue8m0 = p.scale_dtype == DSB_DTYPE_UE8M0;
-  uint8_t* scales = buf + p.hidden;
-  for (int32_t b = 0; b < p.hidden / DSB_FP8_BLOCK; ++b) {
-    const uint16_t* xb = x + b * DSB_FP8_BLOCK;
-    float v[DSB_FP8_BLOCK];
-    float amax = 0.0f;
-    for (int c = 0; c < DSB_FP8_BLOCK; ++c) {
-      v[c] = bf16_to_f32(xb[c]);
-      amax = std::max(amax, std::fabs(v[c]));
-    }
-    const float s = ref::block_scale(amax, recipe);
-    uint8_t* q = buf + b * DSB_FP8_BLOCK;
-    for (int c = 0; c < DSB_FP8_BLOCK; ++c) q[c] = fp8_encode(v[c] / s, f);
-    if (recipe.ue8m0) scales[b] = ue8m0_from_f32_ceil(s);
-    else std::memcpy(scales + 4 * b, &s, 4);
+  const bool ue8m0 = p.scale_dtype == DSB_DTYPE_UE8M0;
+  switch (p.recv_dtype) {
+    case DSB_DTYPE_E5M2: quantize_token<DSB_DTYPE_E5M2, kE5M2>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
+    case DSB_DTYPE_E4M3FNUZ: quantize_token<DSB_DTYPE_E4M3FNUZ, kE4M3FNUZ>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
+    case DSB_DTYPE_E5M2FNUZ: quantize_token<DSB_DTYPE_E5M2FNUZ, kE5M2FNUZ>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
+    default: quantize_token<DSB_DTYPE_E4M3FN, kE4M3FN>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
   }
   return buf;
 }
