@@ -308,7 +308,7 @@ std::vector<OutputCheck> MoeDispatchProblem::reference(const TensorMap& in, cons
   }
   OutputCheck src;
   src.output = "recv_src";
-  src.total = static_cast<int64_t>(data_rows_.size()) * 3;
+  src.total = s_.layout == DSB_MOE_LAYOUT_CONTIGUOUS ? pl.capacity * 3 : static_cast<int64_t>(data_rows_.size()) * 3;
   src.custom = [this](const HostTensor& a, const Tolerance& tol) { return check_src(a, tol); };
   checks.push_back(std::move(src));
   OutputCheck x;
@@ -375,8 +375,8 @@ OutputAccuracy MoeDispatchProblem::check_src(const HostTensor& a, const Toleranc
   }
   const int64_t expected = static_cast<int64_t>(data_rows_.size());
   const int64_t missing = expected - matched;  // pairs routed here that no row names
-  acc.total = expected * 3;
-  acc.checked = s_.layout == DSB_MOE_LAYOUT_CONTIGUOUS ? plan().capacity * 3 : expected * 3;
+  // Contiguous: every row is defined (data or -1 padding); masked: rows past the count are not.
+  acc.total = acc.checked = s_.layout == DSB_MOE_LAYOUT_CONTIGUOUS ? plan().capacity * 3 : expected * 3;
   acc.mismatches = 3 * (bad_rows + bad_padding);
   acc.passed = bad_rows == 0 && bad_padding == 0 && missing == 0;
   acc.cos_diff = acc.passed ? 0.0 : 1.0;
