@@ -89,7 +89,8 @@ DispatchWs carve_dispatch(const dsb_moe_dispatch_params& p, void* base) {
 // Quantises one token 1x128 into q (codes) and scales; F fixed at compile time so that the encoder's
 // shifts are constants and the block loop vectorises.
 template <dsb_dtype kType, const Fp8Format& F>
-void quantize_token(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, uint8_t* scales) {
+inline __attribute__((always_inline)) void quantize_token_body(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q,
+                                                               uint8_t* scales) {
   ref::QuantRecipe recipe;
   recipe.fp8 = kType;
   recipe.ue8m0 = ue8m0;
@@ -116,6 +117,23 @@ void quantize_token(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, u
     if (ue8m0) scales[b] = ue8m0_from_f32_ceil(s);
     else std::memcpy(scales + 4 * b, &s, 4);
   }
+}
+
+// The same loops built twice: for the baseline ISA and for AVX2 (8 lanes), chosen at run time.
+template <dsb_dtype kType, const Fp8Format& F>
+void quantize_token_base(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, uint8_t* scales) {
+  quantize_token_body<kType, F>(x, hidden, ue8m0, q, scales);
+}
+template <dsb_dtype kType, const Fp8Format& F>
+__attribute__((target("avx2"))) void quantize_token_avx2(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q,
+                                                         uint8_t* scales) {
+  quantize_token_body<kType, F>(x, hidden, ue8m0, q, scales);
+}
+template <dsb_dtype kType, const Fp8Format& F>
+void quantize_token(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, uint8_t* scales) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) quantize_token_avx2<kType, F>(x, hidden, ue8m0, q, scales);
+  else quantize_token_base<kType, F>(x, hidden, ue8m0, q, scales);
 }
 
 // The token's payload: BF16 rows are x itself; FP8 rows are quantised into buf (codes, then scales).
