@@ -76,14 +76,15 @@ dsb_status moe_exchange(dsb_comm* comm, int32_t world_size, const int32_t* send,
     recv_displs[i] = total;
     total += recv_words[i];
   }
-  // Every rank must reach the second exchange, or the others wait in it: a rank without room sends
-  // and receives nothing more and reports the error afterwards (its peers see short data and fail too).
-  const bool fits = total <= recv_capacity;
-  std::vector<int64_t> zero(W, 0);
-  st = comm->alltoallv(comm, send, send_words, send_displs, recv, fits ? recv_words : zero.data(), recv_displs,
-                       DSB_DTYPE_I32, nullptr);
+  // A rank without room for what it is sent cannot post its receive (MPI would truncate): every rank
+  // learns whether all fit (one more tiny exchange) and, if one does not, none sends its rows.
+  std::vector<int64_t> fits(W, total <= recv_capacity ? 1 : 0), all(W, 0);
+  st = comm->alltoallv(comm, fits.data(), ones.data(), idx.data(), all.data(), ones.data(), idx.data(), DSB_DTYPE_I64,
+                       nullptr);
   if (st != DSB_STATUS_OK) return st;
-  return fits ? DSB_STATUS_OK : DSB_STATUS_INVALID_ARGUMENT;
+  for (size_t i = 0; i < W; ++i)
+    if (all[i] == 0) return DSB_STATUS_INVALID_ARGUMENT;
+  return comm->alltoallv(comm, send, send_words, send_displs, recv, recv_words, recv_displs, DSB_DTYPE_I32, nullptr);
 }
 
 dsb_status moe_dispatch(const dsb_moe_dispatch_params& p) {

@@ -30,7 +30,8 @@ const char* moe_combine_invalid(const dsb_moe_combine_params& p);
 
 // Exchanges variable-length int32 records: send_words[p] words from send + send_displs[p] to rank p;
 // fills recv_words / recv_displs (host arrays of world_size) and the data at recv (at most
-// recv_capacity words, else DSB_STATUS_INVALID_ARGUMENT). Two alltoallv: the counts, then the words.
+// recv_capacity words, else DSB_STATUS_INVALID_ARGUMENT on every rank). Three alltoallv: the counts,
+// whether every rank has room for what it is sent, then the words.
 // world_size 1 (comm may be null) copies locally.
 dsb_status moe_exchange(dsb_comm* comm, int32_t world_size, const int32_t* send, const int64_t* send_words,
                         const int64_t* send_displs, int32_t* recv, int64_t recv_capacity, int64_t* recv_words,

@@ -349,6 +349,18 @@ TEST(MoeDispatchBadInput, ExpertOutOfRangeIsAnErrorNotACrash) {
   for (const auto& [name, run] : dispatch_kernels()) EXPECT_EQ(run(p), DSB_STATUS_INVALID_ARGUMENT) << name;
 }
 
+TEST(MoeDispatchBadInput, ACapacityTooSmallIsAnErrorNotAnOverflow) {
+  for (const char* layout : {"contiguous", "masked"}) {
+    nlohmann::json params = kSmall;
+    params["layout"] = layout;
+    Case c = make_case(DSB_OP_MOE_DISPATCH, params, 1);
+    auto p = params_of<dsb_moe_dispatch_params>(c);
+    p.recv_capacity = std::string(layout) == "contiguous" ? 128 : 1;  // smaller than the buffers: nothing past is written
+    for (const auto& [name, run] : dispatch_kernels())
+      EXPECT_EQ(run(p), DSB_STATUS_INVALID_ARGUMENT) << layout << " " << name;
+  }
+}
+
 TEST(MoeDispatchBadInput, ImpossibleParamsArePreciseErrors) {
   auto error_of = [](dsb_op op, const nlohmann::json& params, int world = 1) -> std::string {
     try {
