@@ -366,26 +366,47 @@ CombineWs carve_combine(const dsb_moe_combine_params& p, void* base) {
   return w;
 }
 
-// out[t] = bf16(sum_j w[t,j] * y[t,j]) in FP32, slots in order; missing pairs add nothing.
-void reduce(const dsb_moe_combine_params& p, const uint16_t* base, const int64_t* row_of) {
-  const int64_t T = p.num_tokens, K = p.topk, H = p.hidden;
+// out[t] = bf16(sum_j w[t,j] * y[t,j]) in FP32, slots in order; missing pairs add nothing. One token
+// (columns t0 ... in chunks that stay in registers/L1).
+inline __attribute__((always_inline)) void reduce_token(const dsb_moe_combine_params& p, const uint16_t* base,
+                                                        const int64_t* row_of, int64_t t) {
+  const int64_t K = p.topk, H = p.hidden;
   constexpr int64_t kChunk = 512;
   auto* out = static_cast<uint16_t*>(p.out);
-#pragma omp parallel for schedule(static) if (T * K * H * 2 > kParallelMinBytes)
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t c0 = 0; c0 < H; c0 += kChunk) {
-      const int64_t n = std::min(kChunk, H - c0);
-      float acc[kChunk];
-      for (int64_t c = 0; c < n; ++c) acc[c] = 0.0f;
-      for (int64_t j = 0; j < K; ++j) {
-        const int64_t at = row_of[t * K + j];
-        if (at < 0) continue;
-        const float wt = p.topk_weights[t * K + j];
-        const uint16_t* y = base + at + c0;
-        for (int64_t c = 0; c < n; ++c) acc[c] += wt * bf16_to_f32(y[c]);
-      }
-      for (int64_t c = 0; c < n; ++c) out[t * H + c0 + c] = bf16_from_f32(acc[c]);
+  for (int64_t c0 = 0; c0 < H; c0 += kChunk) {
+    const int64_t n = std::min(kChunk, H - c0);
+    float acc[kChunk];
+    for (int64_t c = 0; c < n; ++c) acc[c] = 0.0f;
+    for (int64_t j = 0; j < K; ++j) {
+      const int64_t at = row_of[t * K + j];
+      if (at < 0) continue;
+      const float wt = p.topk_weights[t * K + j];
+      const uint16_t* y = base + at + c0;
+      for (int64_t c = 0; c < n; ++c) acc[c] += wt * bf16_to_f32(y[c]);
     }
+    for (int64_t c = 0; c < n; ++c) out[t * H + c0 + c] = bf16_from_f32(acc[c]);
+  }
+}
+
+void reduce_tokens_base(const dsb_moe_combine_params& p, const uint16_t* base, const int64_t* row_of, int64_t t0,
+                        int64_t t1) {
+  for (int64_t t = t0; t < t1; ++t) reduce_token(p, base, row_of, t);
+}
+__attribute__((target("avx2"))) void reduce_tokens_avx2(const dsb_moe_combine_params& p, const uint16_t* base,
+                                                        const int64_t* row_of, int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; ++t) reduce_token(p, base, row_of, t);
+}
+
+void reduce(const dsb_moe_combine_params& p, const uint16_t* base, const int64_t* row_of) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const int64_t T = p.num_tokens, K = p.topk, H = p.hidden;
+  constexpr int64_t kTokens = 8;  // tokens per task
+  const int64_t tasks = (T + kTokens - 1) / kTokens;
+#pragma omp parallel for schedule(static) if (T * K * H * 2 > kParallelMinBytes)
+  for (int64_t i = 0; i < tasks; ++i) {
+    const int64_t t0 = i * kTokens, t1 = std::min(T, t0 + kTokens);
+    if (avx2) reduce_tokens_avx2(p, base, row_of, t0, t1);
+    else reduce_tokens_base(p, base, row_of, t0, t1);
   }
 }
 
