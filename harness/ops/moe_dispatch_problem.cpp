@@ -222,9 +222,6 @@ class MoeDispatchProblem final : public Problem {
     const std::vector<int32_t>& mine = plan().idx[static_cast<size_t>(ctx_.rank)];
     return !mine.empty() && std::memcmp(idx, mine.data(), mine.size() * 4) != 0;
   }
-  // First row of local expert le in the layout, from the expected counts.
-  int64_t block_start(int64_t le) const { return base_[static_cast<size_t>(le)]; }
-
   OutputAccuracy check_src(const HostTensor& a, const Tolerance& tol) const;
   OutputAccuracy check_payload(const HostTensor& a, const Tolerance& tol, bool scales) const;
 
@@ -388,7 +385,7 @@ OutputAccuracy MoeDispatchProblem::check_src(const HostTensor& a, const Toleranc
 }
 
 OutputAccuracy MoeDispatchProblem::check_payload(const HostTensor& a, const Tolerance& tol, bool scales) const {
-  const int64_t H = s_.hidden, K = s_.route.topk;
+  const int64_t H = s_.hidden;
   const int64_t row_bytes = ref::moe_row_bytes(s_.hidden, s_.recv_dtype);
   const int64_t scale_bytes = ref::moe_scale_bytes(s_.hidden, s_.recv_dtype, s_.scale_dtype);
   const int64_t width = scales ? scale_bytes : row_bytes;  // bytes per row of this output
@@ -429,7 +426,6 @@ OutputAccuracy MoeDispatchProblem::check_payload(const HostTensor& a, const Tole
       bad += wrong;
     }
   }
-  (void)K;
   acc.mismatches = bad;
   acc.passed = bad == 0;
   acc.cos_diff = bad ? 1.0 : 0.0;
