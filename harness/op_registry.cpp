@@ -12,6 +12,8 @@ const std::vector<std::unique_ptr<OpDriver>>& drivers() {
     v.push_back(make_mla_decode_driver());
     v.push_back(make_all_to_all_driver());
     v.push_back(make_moe_route_driver());
+    v.push_back(make_moe_dispatch_driver());
+    v.push_back(make_moe_combine_driver());
     return v;
   }();
   return list;

@@ -15,6 +15,8 @@ std::unique_ptr<OpDriver> make_gemm_fp8_grouped_masked_driver();
 std::unique_ptr<OpDriver> make_mla_decode_driver();
 std::unique_ptr<OpDriver> make_all_to_all_driver();
 std::unique_ptr<OpDriver> make_moe_route_driver();
+std::unique_ptr<OpDriver> make_moe_dispatch_driver();
+std::unique_ptr<OpDriver> make_moe_combine_driver();
 
 // The driver for op, or nullptr when the op has none yet.
 const OpDriver* find_driver(dsb_op op);

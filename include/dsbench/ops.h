@@ -163,6 +163,10 @@ typedef struct dsb_moe_dispatch_params {
   int32_t* recv_count;           /* [local_experts] rows delivered per local expert */
   int64_t* num_recv_rows;        /* [1] contiguous: rows used, padding included */
   dsb_comm* comm;
+  /* Layout of this rank's own tokens (DeepEP's get_dispatch_layout), written by dispatch: */
+  int32_t* num_tokens_per_rank;   /* [world_size] tokens with at least one expert on rank r */
+  int32_t* num_tokens_per_expert; /* [num_experts] (token, slot) pairs routed to expert e */
+  int32_t* is_token_in_rank;      /* [num_tokens, world_size] 1 if the token has an expert on rank r, else 0 */
 } dsb_moe_dispatch_params;
 
 typedef struct dsb_moe_combine_params {

@@ -5,8 +5,10 @@
 #include "kernels/cpu/cpu_backend.hpp"
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
 #include "kernels/cpu/mla_decode_cpu.hpp"
+#include "kernels/cpu/moe_dispatch_cpu.hpp"
 #include "kernels/cpu/moe_route_cpu.hpp"
 #include "reference/gemm_fp8_reference.hpp"
+#include "reference/moe_dispatch_reference.hpp"
 #include "reference/moe_route_reference.hpp"
 
 namespace dsbench::cpu {
@@ -53,12 +55,18 @@ const AllToAllCommKernel kAllToAll("cpu");
 using RouteP = dsb_moe_route_params;
 const HostKernel<RouteP, run_reference<RouteP, ref::moe_route>> kRouteRef("reference");
 const HostKernel<RouteP, moe_route_optimized> kRouteOpt("optimized");
+using DispP = dsb_moe_dispatch_params;
+using CombP = dsb_moe_combine_params;
+const MoeEpKernel<DispP> kDispatchRef("reference", [](const DispP& p, void*) { return ref::moe_dispatch(p); });
+const MoeEpKernel<CombP> kCombineRef("reference", [](const CombP& p, void*) { return ref::moe_combine(p); });
+const MoeEpKernel<DispP> kDispatchOpt("optimized", moe_dispatch_optimized, moe_dispatch_optimized_workspace);
+const MoeEpKernel<CombP> kCombineOpt("optimized", moe_combine_optimized, moe_combine_optimized_workspace);
 
 }  // namespace
 
 std::vector<const Kernel*> cpu_kernels() {
   return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt, &kAllToAll, &kRouteRef,
-          &kRouteOpt};
+          &kRouteOpt, &kDispatchRef, &kCombineRef, &kDispatchOpt, &kCombineOpt};
 }
 
 }  // namespace dsbench::cpu

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Expert-parallel MoE dispatch and combine under mpirun (ctest).
+
+Usage: moe_mpi_test.py <mpiexec> <dsbench> <suite.json> <bad_suite.json> <np>
+
+With <np> ranks every case of the small MoE suite must pass on every rank (each rank checks every row
+it received, and every token it combined, exactly), the merged rows must split the bytes into local
+and crossed as DeepEP counts them (a rank's own pairs to its own experts stay local), and an expert
+count that does not split over the ranks must be a precise error on every rank, not a hang.
+Prints PASS/FAIL lines and `N passed, M failed`.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+
+MPIEXEC, DSBENCH, SUITE, BAD, NP = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def mpirun(*args, timeout=300):
+    cmd = [MPIEXEC, "--oversubscribe", "-np", str(NP)] + list(args)
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, timeout=timeout)
+        return p.returncode, p.stdout + p.stderr
+    except subprocess.TimeoutExpired as e:
+        return None, "timed out after %d s: %s" % (timeout, e)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="dsbench-moe-mpi-")
+    out = os.path.join(tmp, "run.json")
+    rc, log = mpirun(DSBENCH, "run", "--suite", SUITE, "--out", out, "--seed", "13")
+    check("np %d: dsbench run of the MoE suite exits 0" % NP, rc == 0, "rc=%s %s" % (rc, log[-2000:]))
+    if not check("np %d: rank 0 wrote the scorecard" % NP, os.path.exists(out), log[-500:]):
+        return checks.finish(tmp)
+    doc = json.load(open(out))
+    rows = [r for r in doc["results"] if r["op"] in ("moe_dispatch", "moe_combine")]
+    suite_cases = len(json.load(open(SUITE))["cases"])
+    check("np %d: one row per case and kernel (reference and optimized)" % NP, len(rows) == 2 * suite_cases, len(rows))
+    for r in rows:
+        name = "np %d: %s %s" % (NP, r["case_id"], r["kernel"])
+        check(name + " passed on every rank", r["disposition"] == "passed" and len(r.get("ranks", [])) == NP
+              and all(x["disposition"] == "passed" for x in r["ranks"]), r.get("reason", ""))
+        col = r.get("collective", {})
+        total, local, crossed = col.get("bytes_total", -1), col.get("bytes_local", -1), col.get("bytes_crossed", -1)
+        check(name + " splits the bytes into local and crossed",
+              total > 0 and local > 0 and abs(local + crossed - total) < 1e-6 and (crossed > 0) == (NP > 1), col)
+        sent = sum(x["send_bytes"] for x in r["ranks"])
+        recv = sum(x["recv_bytes"] for x in r["ranks"])
+        check(name + " every byte sent is received", abs(sent - recv) < 1e-6 and abs(sent - total) < 1e-6, (sent, recv, total))
+        if "empty_rank1" in r["case_id"] and NP > 1:
+            empty = r["ranks"][1]
+            key = "send_bytes" if r["op"] == "moe_dispatch" else "recv_bytes"
+            check(name + ": rank 1 has no tokens, sends (dispatch) / gets back (combine) nothing", empty[key] == 0, empty)
+    if NP % 4 == 0:
+        bad_out = os.path.join(tmp, "bad.json")
+        rc, log = mpirun(DSBENCH, "run", "--suite", BAD, "--out", bad_out, "--seed", "1", timeout=120)
+        check("np %d: 6 experts over %d ranks ends (exit 1), no hang" % (NP, NP), rc == 1, "rc=%s %s" % (rc, log[-1000:]))
+        if os.path.exists(bad_out):
+            bad = json.load(open(bad_out))["results"]
+            check("np %d: the error says why" % NP, bad and all(r["disposition"] == "error" and "split evenly" in r["reason"]
+                                                              for r in bad), [r.get("reason") for r in bad])
+    return checks.finish(tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
