@@ -55,6 +55,8 @@ const gpu::NaiveGemmKernel<dsb_gemm_fp8_grouped_masked_params> kGemmMaskNaive("c
 const AllToAllCommKernel kAllToAll("cuda");  // NCCL: kernels/cuda/nccl_communicator.cpp
 const gpu::MoeRouteWarpKernel kMoeRouteWarp("cuda");
 const gpu::MlaDecodeNaiveKernel kMlaNaive("cuda");
+const gpu::MoeDispatchGpuKernel kMoeDispatch("cuda");
+const gpu::MoeCombineGpuKernel kMoeCombine("cuda");
 const MlaDecodeSplitKv kMlaSplitKv;
 
 }  // namespace
@@ -69,7 +71,9 @@ std::vector<const Kernel*> cuda_kernels() {
           &kAllToAll,
           &kMoeRouteWarp,
           &kMlaNaive,
-          &kMlaSplitKv};
+          &kMlaSplitKv,
+          &kMoeDispatch,
+          &kMoeCombine};
 }
 
 }  // namespace dsbench::cuda

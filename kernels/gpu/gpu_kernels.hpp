@@ -10,6 +10,7 @@
 #include "kernels/gpu/gemm_fp8_naive.hpp"
 #include "kernels/gpu/mla_decode_gpu_support.hpp"
 #include "kernels/gpu/mla_decode_naive.hpp"
+#include "kernels/gpu/moe_dispatch_gpu.hpp"
 #include "kernels/gpu/moe_route_gpu.hpp"
 
 namespace dsbench::gpu {
@@ -90,6 +91,64 @@ class MlaDecodeNaiveKernel final : public KernelFor<dsb_mla_decode_params> {
   }
   Status run(const dsb_mla_decode_params& p, void*, Stream& stream) const override {
     return mla_decode_naive(p, stream.native_handle());
+  }
+
+ private:
+  std::string backend_;
+};
+
+// What the one-device MoE kernels take: world size 1 (expert parallelism needs the NCCL/RCCL
+// exchange, not written yet), BF16 or the device's FP8 family for the payload.
+inline Support moe_gpu_support(int32_t world_size, dsb_dtype recv_dtype, int32_t hidden, const Device& device,
+                               const std::string& backend) {
+  if (device.backend() != backend) return Support::no("needs a " + backend + " device");
+  if (world_size != 1)
+    return Support::no("world size " + std::to_string(world_size) + ": the GPU kernels are single-device; expert "
+                       "parallelism over NCCL/RCCL is not written yet");
+  if (recv_dtype != DSB_DTYPE_BF16) {
+    if (const Support s = fp8_family_support(recv_dtype, device); !s.ok) return s;
+    if (hidden % 128 != 0) return Support::no("FP8 payload needs hidden % 128 == 0");
+  }
+  return Support::yes();
+}
+
+// MoE dispatch on one device: counts, offsets, and one block per (token, slot) pair that copies the
+// token or casts it to FP8 with 1x128 scales (kernels/gpu/moe_dispatch_gpu_kernel.cuh).
+class MoeDispatchGpuKernel final : public KernelFor<dsb_moe_dispatch_params> {
+ public:
+  explicit MoeDispatchGpuKernel(const std::string& backend) : KernelFor(backend, "permute"), backend_(backend) {}
+
+ protected:
+  Support supports(const dsb_moe_dispatch_params& p, const Device& d) const override {
+    if (p.scale_dtype != DSB_DTYPE_F32 && p.scale_dtype != DSB_DTYPE_UE8M0 && p.recv_dtype != DSB_DTYPE_BF16)
+      return Support::no("scale_dtype must be f32 or ue8m0");
+    return moe_gpu_support(p.world_size, p.recv_dtype, p.hidden, d, backend_);
+  }
+  size_t workspace_bytes(const dsb_moe_dispatch_params& p, const Device&) const override {
+    return moe_dispatch_gpu_workspace(p);
+  }
+  Status run(const dsb_moe_dispatch_params& p, void* ws, Stream& s) const override {
+    return moe_dispatch_gpu(p, ws, s.native_handle());
+  }
+
+ private:
+  std::string backend_;
+};
+
+// MoE combine on one device: the inverse of recv_src, then one block per token summing its slots.
+class MoeCombineGpuKernel final : public KernelFor<dsb_moe_combine_params> {
+ public:
+  explicit MoeCombineGpuKernel(const std::string& backend) : KernelFor(backend, "gather"), backend_(backend) {}
+
+ protected:
+  Support supports(const dsb_moe_combine_params& p, const Device& d) const override {
+    return moe_gpu_support(p.world_size, DSB_DTYPE_BF16, p.hidden, d, backend_);
+  }
+  size_t workspace_bytes(const dsb_moe_combine_params& p, const Device&) const override {
+    return moe_combine_gpu_workspace(p);
+  }
+  Status run(const dsb_moe_combine_params& p, void* ws, Stream& s) const override {
+    return moe_combine_gpu(p, ws, s.native_handle());
   }
 
  private:

@@ -37,11 +37,13 @@ const GemmHipblaslt kGemmHipblaslt;
 const AllToAllCommKernel kAllToAll("hip");  // RCCL when found (HipBackend::create_communicator)
 const gpu::MoeRouteWarpKernel kMoeRouteWarp("hip");
 const gpu::MlaDecodeNaiveKernel kMlaNaive("hip");
+const gpu::MoeDispatchGpuKernel kMoeDispatch("hip");
+const gpu::MoeCombineGpuKernel kMoeCombine("hip");
 
 }  // namespace
 
 std::vector<const Kernel*> hip_kernels() {
-  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kGemmHipblaslt, &kAllToAll, &kMoeRouteWarp, &kMlaNaive};
+  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kGemmHipblaslt, &kAllToAll, &kMoeRouteWarp, &kMlaNaive, &kMoeDispatch, &kMoeCombine};
 }
 
 }  // namespace dsbench::hip

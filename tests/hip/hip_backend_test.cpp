@@ -34,7 +34,7 @@ TEST(HipBackend, ListsItsKernelsUnderTheHipPrefix) {
   for (const Kernel* k : b->kernels()) ids.insert(k->id());
   const std::set<std::string> expected = {
       "hip.gemm_fp8_blockscaled.naive", "hip.gemm_fp8_grouped_contiguous.naive", "hip.gemm_fp8_grouped_masked.naive",
-      "hip.gemm_fp8_blockscaled.hipblaslt", "hip.all_to_all.library", "hip.moe_route.warp", "hip.mla_decode.naive"};
+      "hip.gemm_fp8_blockscaled.hipblaslt", "hip.all_to_all.library", "hip.moe_route.warp", "hip.mla_decode.naive", "hip.moe_dispatch.permute", "hip.moe_combine.gather"};
   EXPECT_EQ(ids, expected);
 }
 
@@ -49,7 +49,8 @@ TEST(HipBackend, MakesEverySmokeCaseNotSupportedWithoutADevice) {
   for (const ResultRow& r : rows) {
     EXPECT_EQ(r.disposition, "not_supported") << r.case_id << " " << r.kernel;
     EXPECT_EQ(r.backend, "hip");
-    const bool has_kernels = r.op.rfind("gemm_fp8_", 0) == 0 || r.op == "moe_route" || r.op == "mla_decode";
+    const bool has_kernels = r.op.rfind("gemm_fp8_", 0) == 0 || r.op == "moe_route" || r.op == "mla_decode" ||
+                             r.op == "moe_dispatch" || r.op == "moe_combine";
     with_kernels += has_kernels;
     if (has_kernels) {
       EXPECT_EQ(r.kernel.rfind("hip.", 0), 0u) << r.kernel;

@@ -36,7 +36,7 @@ def main():
         check("list says why hip has no device", "hipGetDeviceCount" in hip_line[0], hip_line)
     for k in ["hip.gemm_fp8_blockscaled.naive", "hip.gemm_fp8_grouped_contiguous.naive",
               "hip.gemm_fp8_grouped_masked.naive", "hip.gemm_fp8_blockscaled.hipblaslt", "hip.moe_route.warp",
-              "hip.all_to_all.library", "hip.mla_decode.naive"]:
+              "hip.all_to_all.library", "hip.mla_decode.naive", "hip.moe_dispatch.permute", "hip.moe_combine.gather"]:
         check("list shows kernel " + k, ("  " + k + "\n") in out, out)
 
     rc, out = run(["info", "--json"])

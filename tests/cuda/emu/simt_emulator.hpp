@@ -206,6 +206,14 @@ inline ThreadIdx thread_idx() { return {static_cast<unsigned>(Block::current().t
 #define __syncthreads() (::emu::Block::current().syncthreads())
 #define __shfl_xor_sync(mask, v, lane) (::emu::Block::current().shfl_xor((v), (lane)))
 #define DSB_EMU_MMA_BF16(c, a, b) (::emu::Block::current().mma_bf16((c), (a), (b)))
+// Fibers of a block never run at the same time: an atomic read-modify-write is a plain one here.
+template <class T, class V>
+T emu_fetch_add(T* p, V v) {
+  const T old = *p;
+  *p = static_cast<T>(old + v);
+  return old;
+}
+#define DSB_GPU_ATOMIC_ADD(ptr, v) emu_fetch_add((ptr), (v))
 #define DSB_EXTERN_SHARED(type, name) type* name = reinterpret_cast<type*>(::emu::Block::current().smem())
 using emu::make_uint4;
 using emu::uint4;
