@@ -5,6 +5,7 @@
 # real binary. Called by ci/test.sh; safe to run by hand after ci/bootstrap.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$(nproc)" --target dsbench dsbench_kernel_tests dsbench_reference_tests dsbench_harness_tests

@@ -11,6 +11,7 @@
 #include "harness/json_schema.hpp"
 #include "harness/runner.hpp"
 #include "harness/scorecard.hpp"
+#include "tests/common/question_device.hpp"
 
 namespace fs = std::filesystem;
 
@@ -18,21 +19,10 @@ namespace dsbench {
 namespace {
 
 // A device whose ceilings are known numbers; counts its measurements.
-class KnownDevice final : public Device {
+class KnownDevice final : public QuestionDevice {
  public:
-  explicit KnownDevice(bool measures = true) : measures_(measures) {}
-  std::string name() const override { return "known device"; }
-  std::string backend() const override { return "test"; }
-  int index() const override { return 0; }
+  explicit KnownDevice(bool measures = true) : QuestionDevice("test", "known device"), measures_(measures) {}
   Properties properties() const override { return {{"memory_bytes", int64_t{1} << 30}}; }
-  Status allocate(size_t, std::unique_ptr<Buffer>*) override { return no(); }
-  Status copy_to_device(void*, const void*, size_t) override { return no(); }
-  Status copy_to_host(void*, const void*, size_t) override { return no(); }
-  Status fill_bytes(void*, uint8_t, size_t) override { return no(); }
-  Status create_stream(std::unique_ptr<Stream>*) override { return no(); }
-  Status create_event(std::unique_ptr<Event>*) override { return no(); }
-  Status flush_cache(Stream&) override { return no(); }
-  Status synchronize() override { return no(); }
   Status measure_ceilings(Ceilings* out) override {
     if (!measures_) return Device::measure_ceilings(out);
     ++measured;
@@ -44,7 +34,6 @@ class KnownDevice final : public Device {
   int measured = 0;
 
  private:
-  static Status no() { return Status::error(DSB_STATUS_NOT_SUPPORTED, "test device"); }
   bool measures_;
 };
 

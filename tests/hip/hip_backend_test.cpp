@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "tests/common/question_device.hpp"
 #include "dsbench/kernel.hpp"
 #include "harness/runner.hpp"
 #include "harness/suite.hpp"
@@ -69,27 +70,13 @@ TEST(HipFp8, Gfx94xComputesInFnuzAndEverythingElseInOcp) {
     EXPECT_EQ(hip::fp8_e4m3_for_arch(arch), DSB_DTYPE_E4M3FN) << arch;
 }
 
-// A device that exists only to be asked questions: supports() never touches memory or streams.
-class FakeDevice final : public Device {
+// A device that exists only to be asked questions, computing in the given E4M3 variant.
+class FakeDevice final : public QuestionDevice {
  public:
-  FakeDevice(std::string backend, dsb_dtype e4m3) : backend_(std::move(backend)), e4m3_(e4m3) {}
-  std::string name() const override { return "fake"; }
-  std::string backend() const override { return backend_; }
-  int index() const override { return 0; }
-  Properties properties() const override { return {}; }
+  FakeDevice(std::string backend, dsb_dtype e4m3) : QuestionDevice(std::move(backend), "fake"), e4m3_(e4m3) {}
   dsb_dtype fp8_e4m3() const override { return e4m3_; }
-  Status allocate(size_t, std::unique_ptr<Buffer>*) override { return no(); }
-  Status copy_to_device(void*, const void*, size_t) override { return no(); }
-  Status copy_to_host(void*, const void*, size_t) override { return no(); }
-  Status fill_bytes(void*, uint8_t, size_t) override { return no(); }
-  Status create_stream(std::unique_ptr<Stream>*) override { return no(); }
-  Status create_event(std::unique_ptr<Event>*) override { return no(); }
-  Status flush_cache(Stream&) override { return no(); }
-  Status synchronize() override { return no(); }
 
  private:
-  static Status no() { return Status::error(DSB_STATUS_NOT_SUPPORTED, "fake device"); }
-  std::string backend_;
   dsb_dtype e4m3_;
 };
 
