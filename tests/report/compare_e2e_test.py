@@ -242,9 +242,17 @@ def main():
                   "widened to the measured noise" in p.stdout, p.stdout[-800:])
         else:
             # A few results wander further than the floor even on a quiet host (up to 12% here while
-            # the rest stayed within 1.5%): "noisy", never a verdict. Most must be "same".
-            check("identical runs (%s) on a quiet machine: most results same" % name,
-                  count(v, "same") >= 0.75 * len(v), summary + p.stdout[-1500:])
+            # the rest stayed within 1.5%): "noisy", never a verdict. A majority must be "same",
+            # among the results with enough samples to be called anything else (a slow kernel, an
+            # FP64 reference at tens of ms, gets 4 samples from the short budget). Measured on the
+            # 2-core VM with no other load: 60-80% "same" from run to run, so a 75% bar failed one
+            # clean CI run in three; what this test guards is that none is slower or faster (above).
+            rows = json.load(open(os.path.join(TMP, "cmp-%s.json" % name)))["rows"]
+            few = {r["key"] for r in rows if any("too few samples" in n for n in r.get("notes", []))}
+            judged = {k: x for k, x in v.items() if k not in few}
+            check("identical runs (%s) on a quiet machine: a majority of results with enough samples same" % name,
+                  count(judged, "same") >= 0.5 * len(judged),
+                  "%s; %d with too few samples left out%s" % (summary, len(few), p.stdout[-1500:]))
 
     p, v, suite = compare(base, slowed, "slowed")
     summary = "rc=%d, %d slower, %d noisy, %d same, %d faster; suite %s x%.3f" % (
