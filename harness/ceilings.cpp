@@ -4,28 +4,14 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 
 #include "harness/error.hpp"
+#include "harness/scorecard.hpp"
 
 namespace dsbench {
 namespace {
-
-std::string utc_now_iso() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-std::string text_of(const PropertyValue& v) {
-  return std::visit([](const auto& x) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(x)>, std::string>) return x;
-    else return nlohmann::json(x).dump();
-  }, v);
-}
 
 nlohmann::json read_cache() {
   std::ifstream in(ceilings_cache_path());
@@ -72,12 +58,10 @@ CeilingsMode ceilings_mode_from(const std::string& s) {
 
 std::string ceilings_device_key(const std::string& backend, const Device& device) {
   std::string key = backend + "/" + device.name();
-  const Properties p = device.properties();
+  const nlohmann::json p = properties_json(device.properties());
   for (const char* k : {"compute_capability", "sm_count", "memory_bytes", "logical_cores", "omp_max_threads",
-                        "sm_clock_max_khz"}) {
-    const auto it = p.find(k);
-    if (it != p.end()) key += std::string("/") + k + "=" + text_of(it->second);
-  }
+                        "sm_clock_max_khz"})
+    if (p.contains(k)) key += std::string("/") + k + "=" + (p[k].is_string() ? p[k].get<std::string>() : p[k].dump());
   return key;
 }
 
@@ -110,7 +94,7 @@ nlohmann::json obtain_ceilings(const std::string& backend, Device& device, Ceili
   }
   nlohmann::json values = nlohmann::json::object();
   for (const auto& [k, c] : measured) values[k] = {{"value", c.value}, {"method", c.method}};
-  nlohmann::json entry = {{"measured_at", utc_now_iso()}, {"values", values}};
+  nlohmann::json entry = {{"measured_at", utc_now()}, {"values", values}};
   cache[key] = entry;
   write_cache(cache);
   entry["device_key"] = key;

@@ -25,13 +25,6 @@ nlohmann::json num(double v) {
   return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
 }
 
-std::string utc_now() {
-  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 std::string os_string() {
   std::ifstream f("/etc/os-release");
   for (std::string line; std::getline(f, line);)
@@ -182,6 +175,13 @@ ResultRow row_from_json(const nlohmann::json& j) {
   if (j.contains("collective")) r.collective = j.at("collective");
   if (j.contains("ranks")) r.ranks = j.at("ranks");
   return r;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
 }
 
 nlohmann::json properties_json(const Properties& p) {

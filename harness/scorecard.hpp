@@ -30,6 +30,7 @@ struct RunContext {
 };
 
 nlohmann::json properties_json(const Properties& p);
+std::string utc_now();  // ISO 8601, seconds, UTC: "2026-12-06T03:00:42Z"
 nlohmann::json row_json(const ResultRow& r);
 // The inverse of row_json (isolated workers send rows this way). Throws on a malformed row.
 ResultRow row_from_json(const nlohmann::json& j);

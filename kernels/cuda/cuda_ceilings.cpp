@@ -9,16 +9,9 @@
 #include <vector>
 
 #include "dsbench/numerics/bf16.hpp"
+#include "kernels/cuda/cuda_host_util.hpp"
 #include "kernels/gpu/gpu_portability.hpp"
 
-#define DSB_LT_CHECK(call)                                                                              \
-  do {                                                                                                  \
-    const cublasStatus_t dsb_st_ = (call);                                                              \
-    if (dsb_st_ != CUBLAS_STATUS_SUCCESS)                                                               \
-      return Status::error(DSB_STATUS_DEVICE_ERROR, std::string(#call) + " failed at " __FILE__ ":" +  \
-                                                        std::to_string(__LINE__) + ": " +               \
-                                                        cublasLtGetStatusName(dsb_st_));                \
-  } while (0)
 
 namespace dsbench::cuda {
 namespace {

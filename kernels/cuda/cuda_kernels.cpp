@@ -2,10 +2,10 @@
 // HIP, kernel objects in kernels/gpu/gpu_kernels.hpp); CUDA-only fast paths live in kernels/cuda/
 // (split-KV MLA, cuBLASLt block-scaled GEMM; the sm_90a GEMM to come).
 #include <string>
-#include <variant>
 
 #include "kernels/common/all_to_all_comm_kernel.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
+#include "kernels/cuda/cuda_host_util.hpp"
 #include "kernels/cuda/gemm_fp8_cublaslt.hpp"
 #include "kernels/cuda/mla_decode_splitkv.hpp"
 #include "kernels/gpu/gpu_kernels.hpp"
@@ -13,12 +13,6 @@
 namespace dsbench::cuda {
 namespace {
 
-// Integer property of a CUDA device (-1 when absent).
-int64_t int_property(const Device& device, const char* key) {
-  const Properties p = device.properties();
-  const auto it = p.find(key);
-  return it != p.end() && std::holds_alternative<int64_t>(it->second) ? std::get<int64_t>(it->second) : -1;
-}
 
 // MLA decode, split-KV with tensor cores and a combine kernel (kernels/cuda/mla_decode_splitkv.cu).
 // Times include the combine kernel.
@@ -29,12 +23,11 @@ class MlaDecodeSplitKv final : public KernelFor<dsb_mla_decode_params> {
  protected:
   Support supports(const dsb_mla_decode_params& p, const Device& device) const override {
     if (device.backend() != "cuda") return Support::no("needs a CUDA device");
-    const Properties props = device.properties();
-    const auto cc = props.find("compute_capability");
-    if (cc != props.end() && std::holds_alternative<std::string>(cc->second) &&
-        std::stoi(std::get<std::string>(cc->second)) < 8)
-      return Support::no("compute capability " + std::get<std::string>(cc->second) + ": mma.sync on BF16 needs 8.0");
-    const int64_t optin = int_property(device, "shared_memory_per_block_optin_bytes");
+    const Properties props = device.properties();  // one query: each property is a driver call
+    const int major = compute_capability_major(props);
+    if (major >= 0 && major < 8)
+      return Support::no("compute capability " + compute_capability(props) + ": mma.sync on BF16 needs 8.0");
+    const int64_t optin = int_property(props, "shared_memory_per_block_optin_bytes");
     if (optin >= 0 && static_cast<size_t>(optin) < cuda::mla_splitkv_smem_bytes())
       return Support::no("needs " + std::to_string(cuda::mla_splitkv_smem_bytes()) + " bytes of shared memory per block, the device gives " +
                          std::to_string(optin));
@@ -42,7 +35,7 @@ class MlaDecodeSplitKv final : public KernelFor<dsb_mla_decode_params> {
     return Support::yes();
   }
   size_t workspace_bytes(const dsb_mla_decode_params& p, const Device& device) const override {
-    return cuda::mla_splitkv_plan(p, static_cast<int>(int_property(device, "sm_count"))).workspace_bytes;
+    return cuda::mla_splitkv_plan(p, static_cast<int>(int_property(device.properties(), "sm_count"))).workspace_bytes;
   }
   Status run(const dsb_mla_decode_params& p, void* workspace, Stream& stream) const override {
     return cuda::mla_decode_splitkv(p, workspace, stream.native_handle());

@@ -12,19 +12,10 @@
 #include <mutex>
 #include <string>
 #include <tuple>
-#include <variant>
 
+#include "kernels/cuda/cuda_host_util.hpp"
 #include "kernels/gpu/gpu_portability.hpp"
 
-#define DSB_LT_CHECK(call)                                                                              \
-  do {                                                                                                  \
-    const cublasStatus_t dsb_st_ = (call);                                                              \
-    if (dsb_st_ != CUBLAS_STATUS_SUCCESS)                                                               \
-      return Status::error(dsb_st_ == CUBLAS_STATUS_NOT_SUPPORTED ? DSB_STATUS_NOT_SUPPORTED            \
-                                                                  : DSB_STATUS_DEVICE_ERROR,            \
-                           std::string(#call) + " failed at " __FILE__ ":" + std::to_string(__LINE__) + \
-                               ": " + cublasLtGetStatusName(dsb_st_));                                  \
-  } while (0)
 
 namespace dsbench::cuda {
 namespace {
@@ -146,9 +137,9 @@ Status gemm_once(LtContext& ctx, int64_t rows, int64_t n, int64_t k, bool ue8m0,
 Support common_support(dsb_dtype ab, int64_t n, const Device& device) {
   if (device.backend() != "cuda") return Support::no("needs a CUDA device");
   const Properties props = device.properties();
-  const auto cc = props.find("compute_capability");
-  if (cc != props.end() && std::holds_alternative<std::string>(cc->second) && std::get<std::string>(cc->second).rfind("9.", 0) != 0)
-    return Support::no("compute capability " + std::get<std::string>(cc->second) +
+  const int major = compute_capability_major(props);
+  if (major >= 0 && major != 9)
+    return Support::no("compute capability " + compute_capability(props) +
                        ": cuBLASLt offers VEC128_32F / BLK128x128_32F scaling on 9.x (Hopper) only");
   if (cublasLtGetVersion() < kMinLtVersion)
     return Support::no("cuBLASLt " + std::to_string(cublasLtGetVersion()) + " predates block-scaled FP8 (12.9)");

@@ -17,6 +17,7 @@
 #include "kernels/gpu/mla_decode_gpu_support.hpp"
 
 // The emulator defines the CUDA vocabulary; the kernel headers come after it.
+#include "tests/cuda/emu/harness_case.hpp"
 #include "tests/cuda/emu/simt_emulator.hpp"
 #include "kernels/cuda/mla_decode_splitkv_kernel.cuh"
 #include "kernels/gpu/mla_decode_naive_kernel.cuh"
@@ -24,43 +25,13 @@
 namespace dsbench {
 namespace {
 
-struct Case {
-  std::unique_ptr<Problem> problem;
-  TensorMap tensors;  // inputs and (poisoned) outputs
-  dsb_mla_decode_params params{};
-};
+using Case = emu_test::HarnessCase<dsb_mla_decode_params>;
 
 Case prepare(const nlohmann::json& json_params, uint64_t seed) {
-  Case c;
-  c.problem = find_driver(DSB_OP_MLA_DECODE)->make(json_params);
-  for (const TensorSpec& s : c.problem->inputs()) c.tensors.emplace(s.name, HostTensor(s));
-  c.problem->generate(seed, c.tensors);
-  std::map<std::string, void*> ptrs;
-  for (const TensorSpec& s : c.problem->outputs()) {
-    HostTensor t(s);
-    std::memset(t.data.data(), 0xff, t.data.size());  // poisoned, as the runner does
-    c.tensors.emplace(s.name, std::move(t));
-  }
-  for (auto& [name, t] : c.tensors) ptrs[name] = t.data.data();
-  const std::vector<uint8_t> bytes = c.problem->params(ptrs);
-  std::memcpy(&c.params, bytes.data(), sizeof c.params);
-  return c;
+  return emu_test::prepare_case<dsb_mla_decode_params>(DSB_OP_MLA_DECODE, json_params, seed, 0xff);  // as the runner
 }
 
-// The harness's own verdict on the kernel's outputs.
-void expect_passes(const Case& c, const std::string& what) {
-  VerifyPolicy full;
-  full.force_full = true;
-  TensorMap inputs;
-  for (const TensorSpec& s : c.problem->inputs()) inputs.emplace(s.name, c.tensors.at(s.name));
-  const auto tol = find_driver(DSB_OP_MLA_DECODE)->default_tolerances();
-  for (const OutputCheck& check : c.problem->reference(inputs, full, 7)) {
-    const OutputAccuracy a = compare_output(check, tol.at(check.output), c.tensors.at(check.output));
-    EXPECT_TRUE(a.passed) << what << " " << check.output << ": " << a.mismatches << " mismatches, "
-                          << a.nonfinite_mismatches << " non-finite, cos_diff " << a.cos_diff << ", worst "
-                          << a.worst_expected << " vs " << a.worst_actual;
-  }
-}
+void expect_passes(const Case& c, const std::string& what) { emu_test::expect_case_passes(c, what); }
 
 void run_splitkv(Case& c, int sm_count) {
   const cuda::MlaSplitPlan plan = cuda::mla_splitkv_plan(c.params, sm_count);

@@ -14,6 +14,7 @@
 #include "kernels/gpu/gpu_kernels.hpp"
 #include "tests/cuda/paper_cuda_device.hpp"
 
+#include "tests/cuda/emu/harness_case.hpp"
 #include "tests/cuda/emu/simt_emulator.hpp"
 #include "kernels/gpu/moe_dispatch_gpu_kernel.cuh"
 
@@ -33,41 +34,6 @@ struct EmuLauncher {
   }
 };
 
-struct Case {
-  std::unique_ptr<Problem> problem;
-  TensorMap tensors;
-  std::vector<uint8_t> params;
-};
-
-Case prepare(dsb_op op, const nlohmann::json& json, uint64_t seed) {
-  Case c;
-  c.problem = find_driver(op)->make_on(json, RankContext{0, 1, nullptr, 0});
-  for (const TensorSpec& s : c.problem->inputs()) c.tensors.emplace(s.name, HostTensor(s));
-  c.problem->generate(seed, c.tensors);
-  for (const TensorSpec& s : c.problem->outputs()) {
-    HostTensor t(s);
-    std::memset(t.data.data(), 0x5a, t.data.size());  // not 0xff: that reads as -1, a valid padding value
-    c.tensors.emplace(s.name, std::move(t));
-  }
-  std::map<std::string, void*> ptrs;
-  for (auto& [name, t] : c.tensors) ptrs[name] = t.data.data();
-  c.params = c.problem->params(ptrs);
-  return c;
-}
-
-void expect_passes(const Case& c, dsb_op op, const std::string& what) {
-  VerifyPolicy full;
-  full.force_full = true;
-  TensorMap inputs;
-  for (const TensorSpec& s : c.problem->inputs()) inputs.emplace(s.name, c.tensors.at(s.name));
-  const auto tol = find_driver(op)->default_tolerances();
-  for (const OutputCheck& check : c.problem->reference(inputs, full, 3)) {
-    const OutputAccuracy a = compare_output(check, tol.at(check.output), c.tensors.at(check.output));
-    EXPECT_TRUE(a.passed) << what << " " << check.output << ": " << a.mismatches << " mismatches, worst "
-                          << a.worst_expected << " vs " << a.worst_actual << " (" << a.rule << ")";
-  }
-}
-
 int run_smoke(dsb_op op) {
   const PaperCudaDevice dev;
   const gpu::MoeDispatchGpuKernel dispatch_kernel("cuda");
@@ -77,22 +43,21 @@ int run_smoke(dsb_op op) {
   int ran = 0;
   for (const CaseSpec& spec : load_suite("smoke").cases) {
     if (spec.op != dsb_op_name(op)) continue;
-    Case c = prepare(op, spec.params, 21);
+    // Poison 0x5a, not the runner's 0xff: that reads as -1, a valid padding value.
     EmuLauncher l;
     if (op == DSB_OP_MOE_DISPATCH) {
-      dsb_moe_dispatch_params p;
-      std::memcpy(&p, c.params.data(), sizeof p);
-      if (!dispatch.supports(&p, dev).ok) continue;  // e.g. FP8 with hidden % 128 != 0, refused by design
-      std::vector<uint8_t> ws(gpu::moe_dispatch_gpu_workspace(p) + 16);
-      EXPECT_TRUE(gpu::moe::dispatch_sequence(p, ws.data(), l).ok());
+      const auto c = emu_test::prepare_case<dsb_moe_dispatch_params>(op, spec.params, 21, 0x5a);
+      if (!dispatch.supports(&c.params, dev).ok) continue;  // e.g. FP8 with hidden % 128 != 0, refused by design
+      std::vector<uint8_t> ws(gpu::moe_dispatch_gpu_workspace(c.params) + 16);
+      EXPECT_TRUE(gpu::moe::dispatch_sequence(c.params, ws.data(), l).ok());
+      emu_test::expect_case_passes(c, spec.id);
     } else {
-      dsb_moe_combine_params p;
-      std::memcpy(&p, c.params.data(), sizeof p);
-      if (!combine.supports(&p, dev).ok) continue;
-      std::vector<uint8_t> ws(gpu::moe_combine_gpu_workspace(p) + 16);
-      EXPECT_TRUE(gpu::moe::combine_sequence(p, ws.data(), l).ok());
+      const auto c = emu_test::prepare_case<dsb_moe_combine_params>(op, spec.params, 21, 0x5a);
+      if (!combine.supports(&c.params, dev).ok) continue;
+      std::vector<uint8_t> ws(gpu::moe_combine_gpu_workspace(c.params) + 16);
+      EXPECT_TRUE(gpu::moe::combine_sequence(c.params, ws.data(), l).ok());
+      emu_test::expect_case_passes(c, spec.id);
     }
-    expect_passes(c, op, spec.id);
     ++ran;
   }
   return ran;

@@ -2,10 +2,6 @@
 // every kernel share one codec and quantisation is bit-identical across backends.
 #pragma once
 
-#if defined(__HIPCC__)
-#include <hip/hip_runtime.h>  // __forceinline__, __float_as_uint: HIP defines them here, CUDA implicitly
-#endif
-
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define DSB_HD __host__ __device__ __forceinline__
 #else
