@@ -16,7 +16,7 @@ constexpr DtypeName kDtypes[] = {
 constexpr const char* kOps[DSB_OP_COUNT] = {
     "invalid",   "gemm_fp8_blockscaled", "gemm_fp8_grouped_contiguous", "gemm_fp8_grouped_masked",
     "mla_decode", "moe_route",           "moe_dispatch",                "moe_combine",
-    "all_to_all",
+    "all_to_all", "moe_layer",
 };
 constexpr const char* kStatuses[] = {"ok", "invalid_argument", "not_supported", "out_of_memory",
                                      "device_error", "timeout", "internal"};

@@ -28,7 +28,7 @@ void generate_fp8_matrix(const CounterRng& rng, const Fp8MatrixSpec& s, uint8_t*
           const int64_t mrow = s.block_128x128 ? ch : r0 + r;
           const uint64_t mi = static_cast<uint64_t>(mrow * cb + b);
           const float mag = std::ldexp(magnitudes.uniform(2 * mi, 0.5f, 2.0f),
-                                       static_cast<int>(magnitudes.integer(2 * mi + 1, -3, 3)));
+                                       static_cast<int>(magnitudes.integer(2 * mi + 1, -s.octaves, s.octaves)));
           for (int64_t c = b * DSB_FP8_BLOCK; c < std::min(s.cols, (b + 1) * DSB_FP8_BLOCK); ++c) {
             const uint64_t i = static_cast<uint64_t>((r0 + r) * s.cols + c);
             x[r * s.cols + c] = rng.uniform(i, -1.0f, 1.0f) * mag;

@@ -14,6 +14,7 @@ const std::vector<std::unique_ptr<OpDriver>>& drivers() {
     v.push_back(make_moe_route_driver());
     v.push_back(make_moe_dispatch_driver());
     v.push_back(make_moe_combine_driver());
+    v.push_back(make_moe_layer_driver());
     return v;
   }();
   return list;

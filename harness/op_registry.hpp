@@ -17,6 +17,7 @@ std::unique_ptr<OpDriver> make_all_to_all_driver();
 std::unique_ptr<OpDriver> make_moe_route_driver();
 std::unique_ptr<OpDriver> make_moe_dispatch_driver();
 std::unique_ptr<OpDriver> make_moe_combine_driver();
+std::unique_ptr<OpDriver> make_moe_layer_driver();
 
 // The driver for op, or nullptr when the op has none yet.
 const OpDriver* find_driver(dsb_op op);

@@ -82,6 +82,13 @@ class Problem {
   virtual double reference_macs() const = 0;
   virtual double flops() const = 0;  // documented per op in docs/ops/
   virtual double bytes() const = 0;  // minimum bytes moved: inputs read once, outputs written once
+  // Composite ops (moe_layer): the stages a kernel can be asked to run alone, in order, and how to ask
+  // (select_stage(params, i) rewrites the params to run stage i only). The runner times each stage
+  // after the whole op (timing.stages); a kernel that refuses stage runs is timed whole only.
+  virtual std::vector<std::string> stages() const { return {}; }
+  virtual void select_stage(std::vector<uint8_t>& /*params*/, int /*stage*/) const {}
+  // Work items for a per-item rate (moe_layer: tokens -> metrics.tokens_per_s); 0 when none.
+  virtual double tokens() const { return 0.0; }
   // Why this case cannot run here at all (a size capped by this rank's memory); empty to run it.
   virtual std::string skip_reason() const { return {}; }
   // Multi-rank ops: bytes this rank sends (itself included), receives, and sends to itself.

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "harness/runner.hpp"
 
 #include <atomic>
@@ -93,6 +94,7 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
   row.device = device.index();
   row.flops = problem.flops();
   row.bytes = problem.bytes();
+  row.tokens = problem.tokens();
   auto fail = [&](const std::string& disposition, const std::string& why) -> Execution& {
     row.disposition = disposition;
     row.reason = why;
@@ -218,6 +220,23 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
       st = measure([&] { return kernel.run(params.data(), ws_ptr, *stream); }, device, *stream, cfg, &t);
       if (!st.ok()) return fail("error", std::string("timed run failed: ") + st.message);
       row.timing = std::move(t);
+      // Composite ops: each stage alone, over what the whole runs left in the workspace.
+      const std::vector<std::string> stages = problem.stages();
+      TimingConfig scfg = cfg;
+      scfg.budget_s = std::max(0.05, cfg.budget_s / 4);
+      for (size_t i = 0; i < stages.size() && !g_stop.load(); ++i) {
+        std::vector<uint8_t> sp = params;
+        problem.select_stage(sp, static_cast<int>(i));
+        TimingStats s;
+        st = measure([&] { return kernel.run(sp.data(), ws_ptr, *stream); }, device, *stream, scfg, &s);
+        if (st.code == DSB_STATUS_NOT_SUPPORTED) {
+          row.timing->stages.clear();
+          row.timing->stages_refused = st.message;
+          break;
+        }
+        if (!st.ok()) return fail("error", "timed stage " + stages[i] + " failed: " + st.message);
+        row.timing->stages.push_back({stages[i], s.median_ms, s.p10_ms, s.p90_ms, s.samples});
+      }
     }
   } catch (const std::bad_alloc&) {
     return fail_early("error", "host out of memory");

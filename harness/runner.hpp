@@ -65,6 +65,7 @@ struct ResultRow {
   std::vector<OutputAccuracy> accuracy;
   std::optional<TimingStats> timing;
   double flops = 0.0, bytes = 0.0;
+  double tokens = 0.0;            // work items for metrics.tokens_per_s (Problem::tokens); 0: none
   std::string dump_path;
   nlohmann::json collective;      // multi-rank ops: metrics over all ranks (null otherwise)
   nlohmann::json ranks;           // multi-rank ops: each rank's outcome (null otherwise)

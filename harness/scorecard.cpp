@@ -86,6 +86,13 @@ nlohmann::json timing_json(const TimingStats& t) {
           {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
   if (t.graph_launches > 1) j["graph_launches"] = t.graph_launches;
   if (!t.graph_refused.empty()) j["graph_refused"] = t.graph_refused;
+  if (!t.stages.empty()) {
+    j["stages"] = nlohmann::json::array();
+    for (const StageTiming& s : t.stages)
+      j["stages"].push_back({{"stage", s.name}, {"median_ms", s.median_ms}, {"p10_ms", s.p10_ms}, {"p90_ms", s.p90_ms},
+                             {"samples", s.samples}});
+  }
+  if (!t.stages_refused.empty()) j["stages_refused"] = t.stages_refused;
   if (!t.has_telemetry) return j;
   // sm_clock_mhz and throttled are what `dsbench compare` flags between runs: GPU SM clocks only
   // (a CPU's core clock wanders with turbo and load on every run).
@@ -140,6 +147,10 @@ TimingStats timing_from(const nlohmann::json& j) {
   t.stop_reason = j.at("stop_reason");
   t.graph_launches = j.value("graph_launches", 1);
   t.graph_refused = j.value("graph_refused", std::string());
+  if (j.contains("stages"))
+    for (const auto& s : j.at("stages"))
+      t.stages.push_back({s.at("stage"), s.at("median_ms"), s.at("p10_ms"), s.at("p90_ms"), s.at("samples")});
+  t.stages_refused = j.value("stages_refused", std::string());
   if (j.contains("telemetry")) {
     const nlohmann::json& tel = j.at("telemetry");
     t.has_telemetry = true;
@@ -171,6 +182,7 @@ ResultRow row_from_json(const nlohmann::json& j) {
   if (!j.at("timing").is_null()) r.timing = timing_from(j.at("timing"));
   r.flops = j.at("metrics").at("flops");
   r.bytes = j.at("metrics").at("bytes");
+  r.tokens = j.at("metrics").value("tokens", 0.0);
   if (j.contains("dump")) r.dump_path = j.at("dump");
   if (j.contains("collective")) r.collective = j.at("collective");
   if (j.contains("ranks")) r.ranks = j.at("ranks");
@@ -202,6 +214,10 @@ nlohmann::json row_json(const ResultRow& r) {
   if (r.timing && r.timing->median_ms > 0) {
     m["tflops"] = r.flops / (r.timing->median_ms * 1e-3) / 1e12;
     m["gbps"] = r.bytes / (r.timing->median_ms * 1e-3) / 1e9;
+  }
+  if (r.tokens > 0) {
+    m["tokens"] = r.tokens;
+    if (r.timing && r.timing->median_ms > 0) m["tokens_per_s"] = r.tokens / (r.timing->median_ms * 1e-3);
   }
   j["metrics"] = m;
   if (!r.dump_path.empty()) j["dump"] = r.dump_path;

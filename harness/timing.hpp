@@ -30,6 +30,13 @@ struct TimingConfig {
   int graph_launches = 1;
 };
 
+// One stage of a composite op timed alone (Problem::stages), in the op's order.
+struct StageTiming {
+  std::string name;
+  double median_ms = 0, p10_ms = 0, p90_ms = 0;
+  int samples = 0;
+};
+
 struct TimingStats {
   std::string method;        // "host steady_clock" or "device events"
   std::string cache;         // "cold (flushed)" or "warm"
@@ -47,6 +54,8 @@ struct TimingStats {
   bool throttled = false;      // either reading said so
   int graph_launches = 1;      // launches per timed graph replay (1: no graph)
   std::string graph_refused;   // graph replay was asked for but the stream refused it: why
+  std::vector<StageTiming> stages;  // composite ops: each stage timed alone after the whole
+  std::string stages_refused;       // the kernel would not run stages alone: why
 };
 
 // Average power and energy per repetition over the sampling loop, from the energy counter

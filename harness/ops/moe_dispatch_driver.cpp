@@ -21,10 +21,11 @@ const std::map<std::string, Tolerance> kDispatchTolerance = {
 };
 const std::map<std::string, Tolerance> kCombineTolerance = {{"out", Tolerance{0.0, 1e-5, 0.0078125, 1e-5}}};
 
-MoeEpShape parse(const nlohmann::json& params, const RankContext& ctx, bool dispatch) {
-  ParamReader r(params);
+}  // namespace
+
+MoeEpShape read_moe_ep_params(ParamReader& r, int world_size) {
   MoeEpShape s;
-  s.world_size = ctx.world_size;
+  s.world_size = world_size;
   s.num_tokens = r.integer("num_tokens", 0, 1 << 24);
   s.hidden = static_cast<int32_t>(r.integer_or("hidden", 7168, 1, 1 << 20));
   MoeRouteShape& rt = s.route;
@@ -37,18 +38,13 @@ MoeEpShape parse(const nlohmann::json& params, const RankContext& ctx, bool disp
   rt.zipf_s = rt.distribution == "skewed" ? r.number_or("zipf_s", 1.2, 0.0, 10.0) : 0.0;
   s.layout = r.choice_or("layout", "contiguous", {"contiguous", "masked"}) == "masked" ? DSB_MOE_LAYOUT_MASKED
                                                                                     : DSB_MOE_LAYOUT_CONTIGUOUS;
-  if (dispatch) {
-    s.recv_dtype = r.dtype_or("recv_dtype", DSB_DTYPE_BF16);
-    if (s.recv_dtype != DSB_DTYPE_BF16 && !dsb_dtype_is_fp8(s.recv_dtype))
-      DSB_THROW("params.recv_dtype: " + std::string(dsb_dtype_name(s.recv_dtype)) + " is neither bf16 nor an FP8 type");
-    s.scale_dtype = dsb_dtype_is_fp8(s.recv_dtype) ? r.dtype_or("scale_dtype", DSB_DTYPE_F32) : DSB_DTYPE_F32;
-    if (s.scale_dtype != DSB_DTYPE_F32 && s.scale_dtype != DSB_DTYPE_UE8M0)
-      DSB_THROW("params.scale_dtype: f32 or ue8m0, not " + std::string(dsb_dtype_name(s.scale_dtype)));
-  }
   s.empty_rank = static_cast<int>(r.integer_or("empty_rank", -1, -1, 1 << 20));
-  s.unused_slots = r.number_or("unused_slots", 0.0, 0.0, 1.0);
   s.routing_seed = static_cast<uint64_t>(r.integer_or("routing_seed", 1, 0, INT64_MAX));
-  r.finish();
+  return s;
+}
+
+void check_moe_ep_shape(const MoeEpShape& s) {
+  const MoeRouteShape& rt = s.route;
   if (rt.topk > rt.num_experts)
     DSB_THROW("params.topk: " + std::to_string(rt.topk) + " is larger than num_experts = " + std::to_string(rt.num_experts));
   if (rt.num_experts % rt.num_groups != 0)
@@ -63,6 +59,24 @@ MoeEpShape parse(const nlohmann::json& params, const RankContext& ctx, bool disp
   if (rt.num_experts % s.world_size != 0)
     DSB_THROW("params.num_experts: " + std::to_string(rt.num_experts) + " experts do not split evenly over " +
               std::to_string(s.world_size) + " ranks");
+}
+
+namespace {
+
+MoeEpShape parse(const nlohmann::json& params, const RankContext& ctx, bool dispatch) {
+  ParamReader r(params);
+  MoeEpShape s = read_moe_ep_params(r, ctx.world_size);
+  if (dispatch) {
+    s.recv_dtype = r.dtype_or("recv_dtype", DSB_DTYPE_BF16);
+    if (s.recv_dtype != DSB_DTYPE_BF16 && !dsb_dtype_is_fp8(s.recv_dtype))
+      DSB_THROW("params.recv_dtype: " + std::string(dsb_dtype_name(s.recv_dtype)) + " is neither bf16 nor an FP8 type");
+    s.scale_dtype = dsb_dtype_is_fp8(s.recv_dtype) ? r.dtype_or("scale_dtype", DSB_DTYPE_F32) : DSB_DTYPE_F32;
+    if (s.scale_dtype != DSB_DTYPE_F32 && s.scale_dtype != DSB_DTYPE_UE8M0)
+      DSB_THROW("params.scale_dtype: f32 or ue8m0, not " + std::string(dsb_dtype_name(s.scale_dtype)));
+  }
+  s.unused_slots = r.number_or("unused_slots", 0.0, 0.0, 1.0);
+  r.finish();
+  check_moe_ep_shape(s);
   return s;
 }
 

@@ -37,7 +37,7 @@ MoeEpPlan make_moe_ep_plan(const MoeEpShape& s, int rank) {
     const std::unique_ptr<Problem> route = make_moe_route_problem(rs);
     TensorMap in;
     for (const TensorSpec& t : route->inputs()) in.emplace(t.name, HostTensor(t));
-    route->generate(mix64(s.routing_seed ^ mix64(static_cast<uint64_t>(src) + 1)), in);
+    route->generate(moe_logits_seed(s.routing_seed, src), in);
     dsb_moe_route_params p{};
     p.num_tokens = static_cast<int32_t>(rs.num_tokens);
     p.num_experts = E;
@@ -81,6 +81,10 @@ MoeEpPlan make_moe_ep_plan(const MoeEpShape& s, int rank) {
     plan.capacity = std::max<int64_t>(1, *std::max_element(plan.held.begin(), plan.held.end()));
   }
   return plan;
+}
+
+uint64_t moe_logits_seed(uint64_t routing_seed, int rank) {
+  return mix64(routing_seed ^ mix64(static_cast<uint64_t>(rank) + 1));
 }
 
 uint16_t moe_x_bits(uint64_t seed, int rank, int64_t t, int64_t c) {

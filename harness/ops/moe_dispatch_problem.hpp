@@ -42,6 +42,15 @@ struct MoeEpPlan {
 };
 MoeEpPlan make_moe_ep_plan(const MoeEpShape& s, int rank);
 
+// The seed of rank `rank`'s gate logits (moe_route's generator): every rank can route every other's.
+uint64_t moe_logits_seed(uint64_t routing_seed, int rank);
+
+class ParamReader;
+// The params dispatch, combine and the MoE layer share (num_tokens, hidden, the routing fields,
+// layout, empty_rank, routing_seed), and their cross-checks (errors name the field).
+MoeEpShape read_moe_ep_params(ParamReader& r, int world_size);
+void check_moe_ep_shape(const MoeEpShape& s);
+
 // Column c of token t of rank `rank`: BF16 bits u * 2^k, u uniform in [-1, 1), k in [-8, 8] per 128 columns.
 uint16_t moe_x_bits(uint64_t seed, int rank, int64_t t, int64_t c);
 // Column c of the expert output for pair (rank, t, j): BF16 bits uniform in [-1, 1).

@@ -21,6 +21,7 @@ template <> struct OpOf<dsb_moe_route_params> { static constexpr dsb_op value = 
 template <> struct OpOf<dsb_moe_dispatch_params> { static constexpr dsb_op value = DSB_OP_MOE_DISPATCH; };
 template <> struct OpOf<dsb_moe_combine_params> { static constexpr dsb_op value = DSB_OP_MOE_COMBINE; };
 template <> struct OpOf<dsb_all_to_all_params> { static constexpr dsb_op value = DSB_OP_ALL_TO_ALL; };
+template <> struct OpOf<dsb_moe_layer_params> { static constexpr dsb_op value = DSB_OP_MOE_LAYER; };
 
 class Kernel {
  public:

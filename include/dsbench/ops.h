@@ -23,9 +23,10 @@ typedef enum dsb_op {
   DSB_OP_MOE_ROUTE = 5,
   DSB_OP_MOE_DISPATCH = 6,
   DSB_OP_MOE_COMBINE = 7,
-  DSB_OP_ALL_TO_ALL = 8
+  DSB_OP_ALL_TO_ALL = 8,
+  DSB_OP_MOE_LAYER = 9
 } dsb_op;
-#define DSB_OP_COUNT 9
+#define DSB_OP_COUNT 10
 
 /* Canonical names: "gemm_fp8_blockscaled", "mla_decode", ... */
 const char* dsb_op_name(dsb_op op);
@@ -194,6 +195,59 @@ typedef struct dsb_all_to_all_params {
   const int64_t* recv_displs;    /* host [world_size] */
   dsb_comm* comm;
 } dsb_all_to_all_params;
+
+/* ---- MoE layer (composite: DeepSeek-V3's routed experts plus the shared expert) ----------------
+ * Per token of this rank: route (as moe_route) -> x quantised 1x128 to ab_dtype and dispatched (as
+ * moe_dispatch) -> for each routed expert e: gu = BF16(FP8 GEMM of x by w13[e]) [2*intermediate]
+ * (rows 0..I-1 gate, I..2I-1 up), h = SiLU(gate) * up in FP32 from the BF16 values, quantised 1x128,
+ * y = BF16(FP8 GEMM of h by w2[e]) [hidden] -> combine (as moe_combine): routed = BF16(sum_j w_j * y_j
+ * in FP32) on the source rank. The shared expert runs the same chain on every token's quantised x
+ * with ws13 / ws2 (no routing, weight 1): shared = BF16(...). out = BF16(routed + shared).
+ * Experts are split evenly over ranks (rank r holds [r*E/W, (r+1)*E/W)); the shared expert is on
+ * every rank. hidden and intermediate are multiples of 128 (1x128 and 128x128 blocks). */
+typedef enum dsb_moe_layer_stage {
+  DSB_MOE_LAYER_ALL = 0,           /* the whole layer: what a run without stages does */
+  DSB_MOE_LAYER_ROUTE = 1,         /* logits, bias -> topk_idx, topk_weights */
+  DSB_MOE_LAYER_DISPATCH = 2,      /* quantise x 1x128, deliver (token, expert) rows to the experts' ranks */
+  DSB_MOE_LAYER_GEMM_GATE_UP = 3,  /* grouped FP8 GEMM by w13 */
+  DSB_MOE_LAYER_ACT_QUANT = 4,     /* SiLU(gate) * up, quantised 1x128 */
+  DSB_MOE_LAYER_GEMM_DOWN = 5,     /* grouped FP8 GEMM by w2 */
+  DSB_MOE_LAYER_SHARED = 6,        /* the shared expert on every token */
+  DSB_MOE_LAYER_COMBINE = 7        /* weighted sum back on the source rank, plus the shared expert -> out */
+} dsb_moe_layer_stage;
+#define DSB_MOE_LAYER_STAGE_COUNT 8
+
+typedef struct dsb_moe_layer_params {
+  int32_t num_tokens, hidden, intermediate; /* tokens on this rank; 7168; moe_intermediate_size 2048 */
+  int32_t shared_intermediate;   /* the shared expert's intermediate size; 0 = no shared expert */
+  int32_t num_experts, num_groups, topk_groups, topk;
+  dsb_moe_scoring scoring;
+  int32_t normalize;
+  float routed_scale;
+  int32_t rank, world_size;
+  dsb_moe_layout layout;         /* how the dispatched rows feed the grouped GEMMs */
+  dsb_dtype ab_dtype;            /* FP8 type of activations and weights */
+  dsb_dtype scale_dtype;         /* F32 or UE8M0, for activation and weight scales alike */
+  int64_t recv_capacity;         /* as moe_dispatch: contiguous rows, or rows per local expert (masked) */
+  /* DSB_MOE_LAYER_ALL, or one stage alone over what the last whole run left in the same workspace
+   * (for per-stage times). A kernel without stages returns DSB_STATUS_NOT_SUPPORTED for a stage. */
+  int32_t stage;
+  const void* x;                 /* [num_tokens, hidden] BF16 */
+  const float* logits;           /* [num_tokens, num_experts] F32: the gate's output */
+  const float* bias;             /* [num_experts] F32 correction bias */
+  const void* w13;               /* [local_experts, 2*intermediate, hidden] ab_dtype */
+  const void* w13_scale;         /* [local_experts, 2*intermediate/128, hidden/128] */
+  const void* w2;                /* [local_experts, hidden, intermediate] ab_dtype */
+  const void* w2_scale;          /* [local_experts, hidden/128, intermediate/128] */
+  const void* ws13;              /* [2*shared_intermediate, hidden] ab_dtype (unused when 0) */
+  const void* ws13_scale;        /* [2*shared_intermediate/128, hidden/128] */
+  const void* ws2;               /* [hidden, shared_intermediate] ab_dtype */
+  const void* ws2_scale;         /* [hidden/128, shared_intermediate/128] */
+  int32_t* topk_idx;             /* [num_tokens, topk] output of the route stage */
+  float* topk_weights;           /* [num_tokens, topk] */
+  void* out;                     /* [num_tokens, hidden] BF16 */
+  dsb_comm* comm;
+} dsb_moe_layer_params;
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
 #include "kernels/cpu/mla_decode_cpu.hpp"
 #include "kernels/cpu/moe_dispatch_cpu.hpp"
+#include "kernels/cpu/moe_layer_cpu.hpp"
 #include "kernels/cpu/moe_route_cpu.hpp"
 #include "reference/gemm_fp8_reference.hpp"
 #include "reference/moe_dispatch_reference.hpp"
@@ -61,12 +62,15 @@ const MoeEpKernel<DispP> kDispatchRef("reference", [](const DispP& p, void*) { r
 const MoeEpKernel<CombP> kCombineRef("reference", [](const CombP& p, void*) { return ref::moe_combine(p); });
 const MoeEpKernel<DispP> kDispatchOpt("optimized", moe_dispatch_optimized, moe_dispatch_optimized_workspace);
 const MoeEpKernel<CombP> kCombineOpt("optimized", moe_combine_optimized, moe_combine_optimized_workspace);
+const MoeLayerKernel kLayerRef(true);
+const MoeLayerKernel kLayerOpt(false);
 
 }  // namespace
 
 std::vector<const Kernel*> cpu_kernels() {
   return {&kGemmRef, &kGemmContRef, &kGemmMaskRef, &kGemmOpt, &kGemmContOpt, &kGemmMaskOpt, &kMlaRef, &kMlaOpt, &kAllToAll, &kRouteRef,
-          &kRouteOpt, &kDispatchRef, &kCombineRef, &kDispatchOpt, &kCombineOpt};
+          &kRouteOpt, &kDispatchRef, &kCombineRef, &kDispatchOpt, &kCombineOpt,
+          &kLayerRef, &kLayerOpt};
 }
 
 }  // namespace dsbench::cpu
