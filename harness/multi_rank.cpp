@@ -226,7 +226,14 @@ ResultRow merge_rank_rows(const std::vector<ResultRow>& rows, const std::vector<
                          {"bytes_per_rank", per_rank}, {"bytes_per_rank_max", max_send}, {"bytes_total", total},
                          {"bytes_local", local}, {"bytes_crossed", total - local},
                          {"imbalance", per_rank > 0 ? std::max(max_send, max_recv) / per_rank : 0.0}};
-  m.bytes = per_rank;
+  // The row's cost per rank: the mean of the ranks' own (all-to-all, dispatch and combine: the bytes
+  // each sends, whose mean is bytes_per_rank; the MoE layer: the weights and activations each reads).
+  m.bytes = m.flops = m.tokens = 0;
+  for (const ResultRow& x : rows) {
+    m.bytes += x.bytes / w;
+    m.flops += x.flops / w;
+    m.tokens += x.tokens / w;
+  }
   if (all_timed && slowest >= 0) {
     // As nccl-tests with -a 3 (max over ranks), on medians: the time of a collective is its slowest
     // rank's; algbw = bytes per rank / time,

@@ -9,6 +9,7 @@
 
 #include "dsbench/numerics/bf16.hpp"
 #include "dsbench/numerics/fp8.hpp"
+#include "kernels/common/moe_layer_plan.hpp"
 #include "kernels/cpu/gemm_fp8_cpu.hpp"
 #include "kernels/cpu/moe_dispatch_cpu.hpp"
 #include "kernels/cpu/moe_route_cpu.hpp"
@@ -18,114 +19,12 @@
 namespace dsbench::cpu {
 namespace {
 
-constexpr size_t kAlign = 64;
+using moe_layer::Workspace;
+using moe_layer::combine_params;
+using moe_layer::dispatch_params;
 
-// Every intermediate of the layer, carved from one workspace (sizes only when base is null).
-struct LayerWs {
-  int64_t rows = 0;             // dispatched rows: contiguous recv_capacity, masked L * recv_capacity
-  uint8_t *recv_x = nullptr, *recv_scale = nullptr;
-  int32_t *recv_src = nullptr, *recv_m_indices = nullptr, *recv_count = nullptr;
-  int64_t* num_recv_rows = nullptr;
-  int32_t *tokens_per_rank = nullptr, *tokens_per_expert = nullptr, *token_in_rank = nullptr;
-  void *dispatch_ws = nullptr, *combine_ws = nullptr;
-  uint16_t* gu = nullptr;       // [rows, 2I] BF16
-  uint8_t *hq = nullptr, *hs = nullptr;  // [rows, I] FP8, [rows, I/128] scales
-  uint16_t* y = nullptr;        // [rows, hidden] BF16 expert outputs
-  uint16_t* routed = nullptr;   // [T, hidden] BF16 combine result
-  uint8_t *xq = nullptr, *xs = nullptr;  // shared expert: [T, hidden] quantised x and its scales
-  uint16_t* sgu = nullptr;      // [T, 2 Is]
-  uint8_t *shq = nullptr, *shs = nullptr;
-  uint16_t* sy = nullptr;       // [T, hidden]
-  size_t bytes = 0;
-};
-
-dsb_moe_dispatch_params dispatch_params(const dsb_moe_layer_params& p, const LayerWs& w) {
-  dsb_moe_dispatch_params d{};
-  d.num_tokens = p.num_tokens;
-  d.hidden = p.hidden;
-  d.num_experts = p.num_experts;
-  d.topk = p.topk;
-  d.rank = p.rank;
-  d.world_size = p.world_size;
-  d.layout = p.layout;
-  d.recv_dtype = p.ab_dtype;
-  d.scale_dtype = p.scale_dtype;
-  d.recv_capacity = p.recv_capacity;
-  d.x = p.x;
-  d.topk_idx = p.topk_idx;
-  d.recv_x = w.recv_x;
-  d.recv_scale = w.recv_scale;
-  d.recv_src = w.recv_src;
-  d.recv_m_indices = w.recv_m_indices;
-  d.recv_count = w.recv_count;
-  d.num_recv_rows = w.num_recv_rows;
-  d.comm = p.comm;
-  d.num_tokens_per_rank = w.tokens_per_rank;
-  d.num_tokens_per_expert = w.tokens_per_expert;
-  d.is_token_in_rank = w.token_in_rank;
-  return d;
-}
-
-dsb_moe_combine_params combine_params(const dsb_moe_layer_params& p, const LayerWs& w) {
-  dsb_moe_combine_params c{};
-  c.num_tokens = p.num_tokens;
-  c.hidden = p.hidden;
-  c.num_experts = p.num_experts;
-  c.topk = p.topk;
-  c.rank = p.rank;
-  c.world_size = p.world_size;
-  c.layout = p.layout;
-  c.recv_capacity = p.recv_capacity;
-  c.expert_out = w.y;
-  c.recv_src = w.recv_src;
-  c.recv_count = w.recv_count;
-  c.topk_weights = p.topk_weights;
-  c.out = w.routed;
-  c.comm = p.comm;
-  return c;
-}
-
-LayerWs carve(const dsb_moe_layer_params& p, void* base) {
-  LayerWs w;
-  const int64_t L = p.num_experts / std::max(1, p.world_size), T = p.num_tokens, H = p.hidden;
-  const int64_t I = p.intermediate, Is = p.shared_intermediate, W = p.world_size;
-  const int64_t ss = static_cast<int64_t>(dsb_dtype_size(p.scale_dtype));
-  w.rows = p.layout == DSB_MOE_LAYOUT_CONTIGUOUS ? p.recv_capacity : L * p.recv_capacity;
-  const int64_t R = w.rows;
-  auto* b = static_cast<uint8_t*>(base);
-  size_t off = 0;
-  auto take = [&](int64_t bytes) -> uint8_t* {
-    uint8_t* at = b ? b + off : nullptr;
-    off += (static_cast<size_t>(std::max<int64_t>(bytes, 0)) + kAlign - 1) / kAlign * kAlign;
-    return at;
-  };
-  w.recv_x = take(R * H);
-  w.recv_scale = take(R * (H / DSB_FP8_BLOCK) * ss);
-  w.recv_src = reinterpret_cast<int32_t*>(take(R * 3 * 4));
-  w.recv_m_indices = reinterpret_cast<int32_t*>(take(p.recv_capacity * 4));
-  w.recv_count = reinterpret_cast<int32_t*>(take(L * 4));
-  w.num_recv_rows = reinterpret_cast<int64_t*>(take(8));
-  w.tokens_per_rank = reinterpret_cast<int32_t*>(take(W * 4));
-  w.tokens_per_expert = reinterpret_cast<int32_t*>(take(static_cast<int64_t>(p.num_experts) * 4));
-  w.token_in_rank = reinterpret_cast<int32_t*>(take(T * W * 4));
-  w.gu = reinterpret_cast<uint16_t*>(take(R * 2 * I * 2));
-  w.hq = take(R * I);
-  w.hs = take(R * (I / DSB_FP8_BLOCK) * ss);
-  w.y = reinterpret_cast<uint16_t*>(take(R * H * 2));
-  w.routed = reinterpret_cast<uint16_t*>(take(T * H * 2));
-  if (Is > 0) {
-    w.xq = take(T * H);
-    w.xs = take(T * (H / DSB_FP8_BLOCK) * ss);
-    w.sgu = reinterpret_cast<uint16_t*>(take(T * 2 * Is * 2));
-    w.shq = take(T * Is);
-    w.shs = take(T * (Is / DSB_FP8_BLOCK) * ss);
-    w.sy = reinterpret_cast<uint16_t*>(take(T * H * 2));
-  }
-  // The dispatch and combine kernels' own scratch (sized from their params, not their pointers).
-  w.dispatch_ws = take(static_cast<int64_t>(moe_dispatch_optimized_workspace(dispatch_params(p, w))));
-  w.combine_ws = take(static_cast<int64_t>(moe_combine_optimized_workspace(combine_params(p, w))));
-  w.bytes = off;
-  return w;
+Workspace carve(const dsb_moe_layer_params& p, void* base) {
+  return moe_layer::carve(p, base, moe_dispatch_optimized_workspace, moe_combine_optimized_workspace);
 }
 
 // A row of n FP32 values quantised 1x128 exactly as reference/quantize.cpp does (the same
@@ -161,7 +60,7 @@ void act_quant_row(const uint16_t* gu, int64_t I, dsb_dtype fp8, dsb_dtype scale
   quantize_row(h, I, fp8, scale_dtype, q, s);
 }
 
-bool row_valid(const dsb_moe_layer_params& p, const LayerWs& w, int64_t r) {
+bool row_valid(const dsb_moe_layer_params& p, const Workspace& w, int64_t r) {
   if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) return w.recv_m_indices[r] >= 0;
   return r % p.recv_capacity < w.recv_count[r / p.recv_capacity];
 }
@@ -180,19 +79,14 @@ void act_quant_rows(int64_t rows, const uint16_t* gu, int64_t I, dsb_dtype fp8, 
   }
 }
 
-dsb_status grouped_gemm(const dsb_moe_layer_params& p, const LayerWs& w, const void* a, const void* sa, const void* b,
+dsb_status grouped_gemm(const dsb_moe_layer_params& p, const Workspace& w, const void* a, const void* sa, const void* b,
                         const void* sb, int64_t n, int64_t k, void* d) {
-  const int32_t L = p.num_experts / p.world_size;
-  if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) {
-    dsb_gemm_fp8_grouped_contiguous_params g{p.recv_capacity, n, k, L, p.ab_dtype, p.scale_dtype, a, sa, b, sb,
-                                             w.recv_m_indices, d};
-    return gemm_fp8_grouped_contiguous_optimized(g);
-  }
-  dsb_gemm_fp8_grouped_masked_params g{L, p.recv_capacity, n, k, 0, p.ab_dtype, p.scale_dtype, a, sa, b, sb, w.recv_count, d};
-  return gemm_fp8_grouped_masked_optimized(g);
+  if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS)
+    return gemm_fp8_grouped_contiguous_optimized(moe_layer::contiguous_gemm(p, w, a, sa, b, sb, n, k, d));
+  return gemm_fp8_grouped_masked_optimized(moe_layer::masked_gemm(p, w, a, sa, b, sb, n, k, d));
 }
 
-dsb_status shared_expert(const dsb_moe_layer_params& p, const LayerWs& w) {
+dsb_status shared_expert(const dsb_moe_layer_params& p, const Workspace& w) {
   const int64_t T = p.num_tokens, H = p.hidden, Is = p.shared_intermediate;
   if (Is == 0 || T == 0) return DSB_STATUS_OK;
   const int64_t ss = static_cast<int64_t>(dsb_dtype_size(p.scale_dtype)), hb = H / DSB_FP8_BLOCK;
@@ -213,14 +107,11 @@ dsb_status shared_expert(const dsb_moe_layer_params& p, const LayerWs& w) {
   return gemm_fp8_blockscaled_optimized(g2);
 }
 
-dsb_status run_stage(const dsb_moe_layer_params& p, const LayerWs& w, int stage) {
+dsb_status run_stage(const dsb_moe_layer_params& p, const Workspace& w, int stage) {
   const int64_t T = p.num_tokens, H = p.hidden, I = p.intermediate;
   switch (stage) {
-    case DSB_MOE_LAYER_ROUTE: {
-      dsb_moe_route_params r{p.num_tokens, p.num_experts, p.num_groups, p.topk_groups, p.topk, p.scoring, p.normalize,
-                             p.routed_scale, p.logits, p.bias, p.topk_idx, p.topk_weights};
-      return T == 0 ? DSB_STATUS_OK : moe_route_optimized(r);
-    }
+    case DSB_MOE_LAYER_ROUTE:
+      return T == 0 ? DSB_STATUS_OK : moe_route_optimized(moe_layer::route_params(p));
     case DSB_MOE_LAYER_DISPATCH:
       return moe_dispatch_optimized(dispatch_params(p, w), w.dispatch_ws);
     case DSB_MOE_LAYER_GEMM_GATE_UP:
@@ -285,7 +176,7 @@ Status MoeLayerKernel::run(const dsb_moe_layer_params& p, void* workspace, Strea
 
 dsb_status moe_layer_optimized(const dsb_moe_layer_params& p, void* workspace) {
   if (ref::moe_layer_invalid(p)) return DSB_STATUS_INVALID_ARGUMENT;
-  const LayerWs w = carve(p, workspace);
+  const Workspace w = carve(p, workspace);
   if (p.stage != DSB_MOE_LAYER_ALL) return run_stage(p, w, p.stage);
   for (int s = DSB_MOE_LAYER_ROUTE; s < DSB_MOE_LAYER_STAGE_COUNT; ++s)
     if (const dsb_status st = run_stage(p, w, s); st != DSB_STATUS_OK) return st;

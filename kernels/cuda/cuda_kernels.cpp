@@ -50,6 +50,7 @@ const gpu::MoeRouteWarpKernel kMoeRouteWarp("cuda");
 const gpu::MlaDecodeNaiveKernel kMlaNaive("cuda");
 const gpu::MoeDispatchGpuKernel kMoeDispatch("cuda");
 const gpu::MoeCombineGpuKernel kMoeCombine("cuda");
+const gpu::MoeLayerGpuKernel kMoeLayer("cuda");
 const MlaDecodeSplitKv kMlaSplitKv;
 
 }  // namespace
@@ -66,7 +67,8 @@ std::vector<const Kernel*> cuda_kernels() {
           &kMlaNaive,
           &kMlaSplitKv,
           &kMoeDispatch,
-          &kMoeCombine};
+          &kMoeCombine,
+          &kMoeLayer};
 }
 
 }  // namespace dsbench::cuda

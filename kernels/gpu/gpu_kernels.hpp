@@ -7,10 +7,12 @@
 #include <string>
 
 #include "dsbench/kernel.hpp"
+#include "kernels/common/moe_layer_plan.hpp"
 #include "kernels/gpu/gemm_fp8_naive.hpp"
 #include "kernels/gpu/mla_decode_gpu_support.hpp"
 #include "kernels/gpu/mla_decode_naive.hpp"
 #include "kernels/gpu/moe_dispatch_gpu.hpp"
+#include "kernels/gpu/moe_layer_gpu.hpp"
 #include "kernels/gpu/moe_route_gpu.hpp"
 
 namespace dsbench::gpu {
@@ -43,6 +45,26 @@ class NaiveGemmKernel final : public KernelFor<P> {
   std::string backend_;
 };
 
+// What the warp routing kernel takes (kernels/gpu/moe_route_gpu.hpp's limits).
+inline Support moe_route_gpu_support(const dsb_moe_route_params& p) {
+  if (p.num_tokens < 0) return Support::no("num_tokens < 0");
+  if (p.num_experts <= 0 || p.num_groups <= 0 || p.num_experts % p.num_groups != 0)
+    return Support::no("num_experts must be a positive multiple of num_groups");
+  const int per_group = p.num_experts / p.num_groups;
+  if (per_group < 2 || per_group > kMoeRouteMaxGroupSize)
+    return Support::no(std::to_string(per_group) + " experts per group: needs 2..32 (the group score is a top-2; "
+                       "a group's experts must fit one warp's 32 lanes)");
+  if (p.num_experts > kMoeRouteMaxExperts)
+    return Support::no(std::to_string(p.num_experts) + " experts: at most 1024 (32 lanes x 32 register slots)");
+  if (p.topk_groups < 1 || p.topk_groups > p.num_groups) return Support::no("topk_groups must be in [1, num_groups]");
+  if (p.topk < 1 || p.topk > p.topk_groups * per_group)
+    return Support::no("topk must be in [1, experts in the kept groups (topk_groups x experts per group)]");
+  if (p.topk > kMoeRouteMaxTopk) return Support::no("topk > 32: one lane per output slot");
+  if (p.scoring != DSB_MOE_SCORING_SIGMOID && p.scoring != DSB_MOE_SCORING_SOFTMAX)
+    return Support::no("scoring must be sigmoid or softmax");
+  return Support::yes();
+}
+
 // DeepSeek-V3 routing, one 32-lane logical warp per token (kernels/gpu/moe_route_gpu.cu; two per
 // 64-wide AMD wave). Output slots are in descending order of biased score, exact ties to the lower
 // expert index.
@@ -53,22 +75,7 @@ class MoeRouteWarpKernel final : public KernelFor<dsb_moe_route_params> {
  protected:
   Support supports(const dsb_moe_route_params& p, const Device& device) const override {
     if (device.backend() != backend_) return Support::no("needs a " + backend_ + " device");
-    if (p.num_tokens < 0) return Support::no("num_tokens < 0");
-    if (p.num_experts <= 0 || p.num_groups <= 0 || p.num_experts % p.num_groups != 0)
-      return Support::no("num_experts must be a positive multiple of num_groups");
-    const int per_group = p.num_experts / p.num_groups;
-    if (per_group < 2 || per_group > kMoeRouteMaxGroupSize)
-      return Support::no(std::to_string(per_group) + " experts per group: needs 2..32 (the group score is a top-2; "
-                         "a group's experts must fit one warp's 32 lanes)");
-    if (p.num_experts > kMoeRouteMaxExperts)
-      return Support::no(std::to_string(p.num_experts) + " experts: at most 1024 (32 lanes x 32 register slots)");
-    if (p.topk_groups < 1 || p.topk_groups > p.num_groups) return Support::no("topk_groups must be in [1, num_groups]");
-    if (p.topk < 1 || p.topk > p.topk_groups * per_group)
-      return Support::no("topk must be in [1, experts in the kept groups (topk_groups x experts per group)]");
-    if (p.topk > kMoeRouteMaxTopk) return Support::no("topk > 32: one lane per output slot");
-    if (p.scoring != DSB_MOE_SCORING_SIGMOID && p.scoring != DSB_MOE_SCORING_SOFTMAX)
-      return Support::no("scoring must be sigmoid or softmax");
-    return Support::yes();
+    return moe_route_gpu_support(p);
   }
   Status run(const dsb_moe_route_params& p, void*, Stream& stream) const override {
     return moe_route_gpu(p, stream.native_handle());
@@ -149,6 +156,32 @@ class MoeCombineGpuKernel final : public KernelFor<dsb_moe_combine_params> {
   }
   Status run(const dsb_moe_combine_params& p, void* ws, Stream& s) const override {
     return moe_combine_gpu(p, ws, s.native_handle());
+  }
+
+ private:
+  std::string backend_;
+};
+
+// The MoE layer on one device, the parts' GPU kernels chained stage by stage (warp routing, the
+// permute with the FP8 cast, the naive grouped GEMMs, a fused SiLU-quantise, the gather combine) over
+// kernels/common/moe_layer_plan.hpp's workspace: kernels/gpu/moe_layer_gpu_kernel.cuh.
+class MoeLayerGpuKernel final : public KernelFor<dsb_moe_layer_params> {
+ public:
+  explicit MoeLayerGpuKernel(const std::string& backend) : KernelFor(backend, "chained_naive"), backend_(backend) {}
+
+ protected:
+  Support supports(const dsb_moe_layer_params& p, const Device& d) const override {
+    if (p.hidden % 128 != 0 || p.intermediate % 128 != 0 || p.shared_intermediate % 128 != 0 || p.intermediate <= 0)
+      return Support::no("hidden, intermediate and shared_intermediate must be multiples of 128");
+    if (p.scale_dtype != DSB_DTYPE_F32 && p.scale_dtype != DSB_DTYPE_UE8M0) return Support::no("scale_dtype must be f32 or ue8m0");
+    if (!dsb_dtype_is_fp8(p.ab_dtype)) return Support::no("ab_dtype must be an FP8 type");
+    if (p.stage < DSB_MOE_LAYER_ALL || p.stage >= DSB_MOE_LAYER_STAGE_COUNT) return Support::no("stage out of range");
+    if (const Support s = moe_gpu_support(p.world_size, p.ab_dtype, p.hidden, d, backend_); !s.ok) return s;
+    return moe_route_gpu_support(dsbench::moe_layer::route_params(p));
+  }
+  size_t workspace_bytes(const dsb_moe_layer_params& p, const Device&) const override { return moe_layer_gpu_workspace(p); }
+  Status run(const dsb_moe_layer_params& p, void* ws, Stream& s) const override {
+    return moe_layer_gpu(p, ws, s.native_handle());
   }
 
  private:

@@ -39,11 +39,13 @@ const gpu::MoeRouteWarpKernel kMoeRouteWarp("hip");
 const gpu::MlaDecodeNaiveKernel kMlaNaive("hip");
 const gpu::MoeDispatchGpuKernel kMoeDispatch("hip");
 const gpu::MoeCombineGpuKernel kMoeCombine("hip");
+const gpu::MoeLayerGpuKernel kMoeLayer("hip");
 
 }  // namespace
 
 std::vector<const Kernel*> hip_kernels() {
-  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kGemmHipblaslt, &kAllToAll, &kMoeRouteWarp, &kMlaNaive, &kMoeDispatch, &kMoeCombine};
+  return {&kGemmNaive, &kGemmContNaive, &kGemmMaskNaive, &kGemmHipblaslt, &kAllToAll, &kMoeRouteWarp, &kMlaNaive, &kMoeDispatch, &kMoeCombine,
+          &kMoeLayer};
 }
 
 }  // namespace dsbench::hip
