@@ -34,7 +34,7 @@ TEST(CudaBackend, MakesEverySmokeCaseNotSupportedWithoutADevice) {
     EXPECT_EQ(r.disposition, "not_supported") << r.case_id;
     // Ops with CUDA kernels say there is no device; ops without say so instead.
     const bool has_kernels = r.op.rfind("gemm_fp8_", 0) == 0 || r.op == "moe_route" || r.op == "mla_decode" ||
-                             r.op == "moe_dispatch" || r.op == "moe_combine";
+                             r.op == "moe_dispatch" || r.op == "moe_combine" || r.op == "moe_layer";
     gemm_rows += has_kernels;
     EXPECT_NE(r.reason.find(has_kernels ? "no cuda device 0: cudaGetDeviceCount" : "has no kernel for op"), std::string::npos)
         << r.case_id << ": " << r.reason;

@@ -51,7 +51,7 @@ TEST(HipBackend, MakesEverySmokeCaseNotSupportedWithoutADevice) {
     EXPECT_EQ(r.disposition, "not_supported") << r.case_id << " " << r.kernel;
     EXPECT_EQ(r.backend, "hip");
     const bool has_kernels = r.op.rfind("gemm_fp8_", 0) == 0 || r.op == "moe_route" || r.op == "mla_decode" ||
-                             r.op == "moe_dispatch" || r.op == "moe_combine";
+                             r.op == "moe_dispatch" || r.op == "moe_combine" || r.op == "moe_layer";
     with_kernels += has_kernels;
     if (has_kernels) {
       EXPECT_EQ(r.kernel.rfind("hip.", 0), 0u) << r.kernel;
