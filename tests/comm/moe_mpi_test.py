@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Expert-parallel MoE dispatch and combine under mpirun (ctest).
 
-Usage: moe_mpi_test.py <mpiexec> <dsbench> <suite.json> <bad_suite.json> <np>
+Usage: moe_mpi_test.py <mpiexec> <dsbench> <suite.json> <bad_suite.json> <np> <faulty_rank_run>
 
 With <np> ranks every case of the small MoE suite must pass on every rank (each rank checks every row
 it received, and every token it combined, exactly), the merged rows must split the bytes into local
 and crossed as DeepEP counts them (a rank's own pairs to its own experts stay local), and an expert
-count that does not split over the ranks must be a precise error on every rank, not a hang.
+count that does not split over the ranks must be a precise error on every rank, not a hang. With 2
+ranks, rank 1's MoE kernels are made faulty (faulty_rank_run --op): a corrupted output element is
+caught on rank 1 only, a rank that hangs in the layer is ended by the watchdog with the case named in
+the scorecard, and a rank that exits ends the job fast.
 Prints PASS/FAIL lines and `N passed, M failed`.
 """
 import json
@@ -14,12 +17,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import checks  # noqa: E402
 from checks import check  # noqa: E402
 
-MPIEXEC, DSBENCH, SUITE, BAD, NP = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+MPIEXEC, DSBENCH, SUITE, BAD, NP, FAULTY = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
            OMPI_MCA_rmaps_base_oversubscribe="1")
 
@@ -79,7 +83,37 @@ def main():
             bad = json.load(open(bad_out))["results"]
             check("np %d: the error says why" % NP, bad and all(r["disposition"] == "error" and "split evenly" in r["reason"]
                                                               for r in bad), [r.get("reason") for r in bad])
+    if NP == 2:
+        faults(tmp)
     return checks.finish(tmp)
+
+
+def faults(tmp):
+    for op, case in (("moe_dispatch", "moe_dispatch/t64_h256_e32_k6_fp8_contiguous"),
+                     ("moe_combine", "moe_combine/t64_h256_e32_k6_contiguous"),
+                     ("moe_layer", "moe_layer/t48_h256_i128_e32_k6_contiguous")):
+        out = os.path.join(tmp, "corrupt_%s.json" % op)
+        rc, log = mpirun(FAULTY, "--suite", SUITE, "--out", out, "--fault", "corrupt", "--rank", "1", "--op", op,
+                         "--case", case, timeout=180)
+        check("corrupt %s on rank 1: exit 1" % op, rc == 1, "rc=%s %s" % (rc, log[-800:]))
+        rows = json.load(open(out))["results"] if os.path.exists(out) else []
+        opt = [r for r in rows if r["kernel"].endswith(".optimized")]
+        check("corrupt %s: incorrect, wrong elements on rank 1 only" % op,
+              opt and all(r["disposition"] == "incorrect" and r["ranks"][1]["wrong_elements"] >= 1
+                          and r["ranks"][0]["wrong_elements"] == 0 for r in opt), json.dumps(opt)[:1500])
+    for fault in ("hang", "exit"):
+        out = os.path.join(tmp, "%s_layer.json" % fault)
+        t0 = time.time()
+        rc, log = mpirun(FAULTY, "--suite", SUITE, "--out", out, "--fault", fault, "--rank", "1", "--op", "moe_layer",
+                         "--timeout", "4", "--case", "moe_layer/t48*", timeout=120)
+        secs = time.time() - t0
+        check("%s in moe_layer on rank 1: the job ends with an error, no hang" % fault,
+              rc not in (0, None) and secs < 90, "rc=%s after %.0f s: %s" % (rc, secs, log[-800:]))
+        if fault == "hang":
+            doc = json.load(open(out)) if os.path.exists(out) else {}
+            check("hang in moe_layer: rank 0 wrote the scorecard with an error row naming the case",
+                  any(r["case_id"].startswith("moe_layer/t48") and r["disposition"] == "error"
+                      for r in doc.get("results", [])) and doc.get("errors"), json.dumps(doc)[-1200:])
 
 
 if __name__ == "__main__":
