@@ -257,6 +257,9 @@ def moe_suite(c):
     cases.append({"id": "moe_layer/decode_t128_e32_masked_skewed", "op": "moe_layer",
                   "params": {"num_tokens": 128, **small, "layout": "masked", "distribution": "skewed"},
                   "note": "model-sized experts, 32 of them (1.4 GB of weights): the layer on a CPU host"})
+    cases.append({"id": "moe_layer/decode_t128_e32_empty_rank0", "op": "moe_layer",
+                  "params": {"num_tokens": 128, **small, "layout": "masked", "empty_rank": 0},
+                  "note": "rank 0 has no tokens (with one rank: nothing at all): an empty result, not an error"})
     return {
         "name": "moe",
         "description": "MoE ops: routing, dispatch, combine and the whole MoE layer at DeepSeek-V3's sizes per rank (decode T = 128, "

@@ -82,7 +82,7 @@ TEST(MoeLayerGpuEmulated, PassesEverySmokeLayerCaseAndStagesAloneChangeNothing) 
     EXPECT_EQ(c.tensors.at("out").data, whole) << spec.id << ": a stage run alone changed the result";
     ++ran;
   }
-  EXPECT_GE(ran, 3);
+  EXPECT_GE(ran, 2);
 }
 
 TEST(MoeLayerGpuEmulated, ActQuantMatchesTheReferenceQuantiserBitForBit) {

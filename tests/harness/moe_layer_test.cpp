@@ -171,6 +171,19 @@ TEST(MoeLayerCpu, CheckCatchesWrongLayers) {
   EXPECT_EQ(failures(c), "");
 }
 
+TEST(MoeLayerCpu, NoTokensIsAnEmptyResultNotAnError) {
+  nlohmann::json j = kContiguous;
+  j["num_tokens"] = 0;
+  for (const char* layout : {"contiguous", "masked"}) {
+    j["layout"] = layout;
+    Case c = make_case(j, 2);
+    std::vector<uint8_t> ws;
+    EXPECT_EQ(run_optimized(c.p, ws), DSB_STATUS_OK) << layout;
+    EXPECT_EQ(ref::moe_layer(c.p), DSB_STATUS_OK) << layout;
+    EXPECT_EQ(failures(c), "") << layout;
+  }
+}
+
 TEST(MoeLayerDriver, BadParamsNameTheField) {
   const OpDriver& d = *find_driver(DSB_OP_MOE_LAYER);
   auto error_of = [&](const char* key, const nlohmann::json& v) {
