@@ -15,6 +15,17 @@
 
 namespace dsbench {
 
+// Ranks that are threads of one process (`dsbench run --local-ranks N`): they share an address space,
+// so a communicator can exchange host pointers through this rendezvous instead of data through a
+// library (the CPU backend's in-process communicator). Each rank holds its own view.
+class LocalGroup {
+ public:
+  virtual ~LocalGroup() = default;
+  // Every rank passes `mine`; on return all[r] is rank r's (world_size entries). Collective; returns
+  // DSB_STATUS_TIMEOUT when a rank has not arrived within timeout_s (the group is then unusable).
+  virtual Status all_gather(const void* mine, const void** all, double timeout_s) = 0;
+};
+
 // What a backend needs to know about the world to build a communicator: ranks, and a host-side
 // broadcast to share a bootstrap token (NCCL's unique id) from rank 0.
 class Bootstrap {
@@ -29,6 +40,8 @@ class Bootstrap {
   // The MPI_Comm (as a pointer to it) when the run is under MPI, else null: lets an MPI-based
   // communicator duplicate it without the contract depending on mpi.h.
   virtual const void* mpi_comm() const { return nullptr; }
+  // The rendezvous of in-process ranks when the ranks are threads of this process, else null.
+  virtual LocalGroup* local_group() { return nullptr; }
 };
 
 // An exchange between the ranks of a run, bound to one device. Kernels reach it through c_handle().

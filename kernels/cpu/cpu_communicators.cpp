@@ -3,6 +3,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #ifdef DSB_HAVE_MPI
 #include <mpi.h>
@@ -40,6 +41,59 @@ class SelfCommunicator final : public Communicator {
     if (sc[0] > 0) std::memcpy(static_cast<char*>(recv) + rd[0] * es, static_cast<const char*>(send) + sd[0] * es, sc[0] * es);
     return Status::success();
   }
+};
+
+// Ranks that are threads of one process (`dsbench run --local-ranks N`): each rank posts where its
+// blocks are, every rank copies the blocks addressed to it straight out of its peers' send buffers,
+// and a second rendezvous keeps every send buffer alive until all peers have read it. One copy per
+// element, as a shared-memory MPI transport makes.
+class LocalCommunicator final : public Communicator {
+ public:
+  LocalCommunicator(LocalGroup& group, const Bootstrap& boot)
+      : Communicator(boot.rank(), boot.world_size(), boot.local_rank(), boot.local_size()),
+        group_(group),
+        peers_(static_cast<size_t>(boot.world_size())) {}
+  std::string name() const override { return "local"; }
+  Properties info() const override {
+    return {{"library", std::string("none (in-process ranks: host memcpy between threads)")}};
+  }
+  Status alltoallv(const void* send, const int64_t* sc, const int64_t* sd, void* recv, const int64_t* rc,
+                   const int64_t* rd, dsb_dtype dtype, void*) override {
+    const int w = world_size();
+    Status st = check_counts(w, send, sc, sd, recv, rc, rd);
+    // A rank with bad arguments still takes part in both rendezvous, so its peers fail instead of waiting.
+    const Post mine{st.ok() ? send : nullptr, sc, sd, dsb_dtype_size(dtype), st.ok()};
+    if (Status g = group_.all_gather(&mine, peers_.data(), timeout_s()); !g.ok()) return g;
+    const size_t es = mine.elem_size;
+    for (int p = 0; p < w && st.ok(); ++p) {
+      const Post& peer = *static_cast<const Post*>(peers_[static_cast<size_t>(p)]);
+      if (!peer.ok) {
+        st = Status::error(DSB_STATUS_INVALID_ARGUMENT, "alltoallv: rank " + std::to_string(p) + " has invalid arguments");
+      } else if (peer.elem_size != es || peer.counts[rank()] != rc[p]) {
+        st = Status::error(DSB_STATUS_INVALID_ARGUMENT,
+                           "alltoallv: rank " + std::to_string(p) + " sends " + std::to_string(peer.counts[rank()]) +
+                               " elements of " + std::to_string(peer.elem_size) + " bytes to rank " +
+                               std::to_string(rank()) + ", which expects " + std::to_string(rc[p]) + " of " +
+                               std::to_string(es));
+      } else if (rc[p] > 0) {
+        std::memcpy(static_cast<char*>(recv) + rd[p] * es,
+                    static_cast<const char*>(peer.send) + peer.displs[rank()] * es, static_cast<size_t>(rc[p]) * es);
+      }
+    }
+    if (Status g = group_.all_gather(nullptr, peers_.data(), timeout_s()); !g.ok()) return g;
+    return st;
+  }
+
+ private:
+  struct Post {
+    const void* send;
+    const int64_t* counts;
+    const int64_t* displs;
+    size_t elem_size;
+    bool ok;
+  };
+  LocalGroup& group_;
+  std::vector<const void*> peers_;  // reused: no allocation inside the timed call
 };
 
 #ifdef DSB_HAVE_MPI
@@ -147,6 +201,10 @@ Status make_cpu_communicator(Bootstrap& boot, std::unique_ptr<Communicator>* out
     return Status::success();
   }
 #endif
+  if (LocalGroup* group = boot.local_group(); group != nullptr && boot.world_size() > 1) {
+    *out = std::make_unique<LocalCommunicator>(*group, boot);
+    return Status::success();
+  }
   if (boot.world_size() == 1) {
     *out = std::make_unique<SelfCommunicator>();
     return Status::success();
