@@ -88,7 +88,7 @@ class Communicator {
                                 const int64_t* recv_displs, dsb_dtype dtype, void* native_stream) {
     auto* c = static_cast<Communicator*>(self->impl);
     const Status st = c->alltoallv(send, send_counts, send_displs, recv, recv_counts, recv_displs, dtype, native_stream);
-    c->last_error_ = st.message;
+    if (!st.ok() || !c->last_error_.empty()) c->last_error_ = st.message;  // no string work on the timed success path
     return st.code;
   }
   static const char* c_last_error(dsb_comm* self) { return static_cast<Communicator*>(self->impl)->last_error_.c_str(); }
