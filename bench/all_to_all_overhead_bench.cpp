@@ -1,14 +1,16 @@
-// Does dsbench add overhead to an all-to-all? One program under mpirun, three ways to time the same
+// Does dsbench add overhead to an all-to-all? One program under mpirun, four ways to time the same
 // BF16 MPI_Alltoall on the same sizes, interleaved within every round (their order rotates) so
-// that a machine whose speed drifts treats all three alike:
+// that a machine whose speed drifts treats all alike:
 //   mpi      a plain loop: MPI_Barrier, then MPI_Alltoall alone on a steady clock (MPI_COMM_WORLD);
-//   comm     the same loop around dsbench's CPU communicator (Communicator::alltoallv);
+//   comm     the same loop through dsbench's CPU communicator (Communicator::barrier, ::alltoallv);
 //   dsbench  the whole harness: run_multi_rank_case with cpu.all_to_all.library (the agreement
-//            before every repetition, the barrier, events, the kernel, the merge on rank 0).
+//            before every repetition, the barrier, events, the kernel, the merge on rank 0);
+//   agree    the plain loop with dsbench's per-repetition agreement (a gather to rank 0 and its
+//            answer) before each barrier: what the agreement alone costs the exchange after it.
 // Each way: every rank's median over its repetitions, the slowest rank's median as the time, busbw =
-// bytes * (n-1)/n / time (nccl-tests' alltoall). Rank 0 prints, per size, each way's busbw (median
-// over rounds) and the per-round ratios to `mpi`: their mean with a 95% confidence interval
-// (Student's t over rounds). docs/ops/all_to_all.md records the figures.
+// bytes * (n-1)/n / time (nccl-tests' alltoall). Rank 0 prints, per size, the busbw of mpi, comm
+// and dsbench (median over rounds) and the per-round ratios of comm, dsbench and agree to `mpi`:
+// their mean with a 95% confidence interval (Student's t over rounds). docs/ops/all_to_all.md records the figures.
 //
 // usage: mpirun -np N all_to_all_overhead_bench [--rounds K] [--reps R] BYTES_PER_RANK...
 #include <mpi.h>
@@ -36,13 +38,12 @@ double median(std::vector<double> v) {
   return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// The slowest rank's median (ms) of a barrier-then-exchange loop, on rank 0 (0 elsewhere).
+// The slowest rank's median (ms) of a `before` (ending in a barrier), then exchange loop, on rank 0 (0 elsewhere).
 template <class Exchange, class Before>
 double loop_ms(int warmup, int reps, Exchange&& exchange, Before&& before) {
   std::vector<double> ms;
   for (int i = 0; i < warmup + reps; ++i) {
-    before();
-    MPI_Barrier(MPI_COMM_WORLD);
+    before();  // ends with a barrier
     const auto t0 = Clock::now();
     exchange();
     const auto t1 = Clock::now();
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
           ms[0] = loop_ms(warmup, reps, [&] {
             MPI_Alltoall(send.data(), static_cast<int>(per_pair), MPI_UINT16_T, recv.data(), static_cast<int>(per_pair),
                          MPI_UINT16_T, MPI_COMM_WORLD);
-          }, [] {});
+          }, [] { MPI_Barrier(MPI_COMM_WORLD); });
         } else if (way == 3) {
           ms[3] = loop_ms(warmup, reps, [&] {
             MPI_Alltoall(send.data(), static_cast<int>(per_pair), MPI_UINT16_T, recv.data(), static_cast<int>(per_pair),
@@ -146,12 +147,13 @@ int main(int argc, char** argv) {
             std::string d = "0";
             world.gather_to_root("0", 60, nullptr);
             world.bcast_from_root(&d, 60);
+            MPI_Barrier(MPI_COMM_WORLD);
           });
         } else if (way == 1) {
           ms[1] = loop_ms(warmup, reps, [&] {
             session.comm->alltoallv(send.data(), counts.data(), displs.data(), recv.data(), counts.data(),
                                     displs.data(), DSB_DTYPE_BF16, nullptr);
-          }, [] {});
+          }, [&] { session.comm->barrier(); });
         } else {
           const std::vector<ResultRow> rows = run_multi_rank_case("overhead", c, 1, device, kernels, opts, session);
           if (rank == 0) {

@@ -41,6 +41,10 @@ class World : public Bootstrap {
   // Lines the ranks up tighter than the messages above can (used right after an agreement every
   // rank passed, so it cannot wait on a missing rank for long; the watchdog covers it).
   virtual void barrier() = 0;
+  Status host_barrier() override {
+    barrier();
+    return Status::success();
+  }
 
   // A watchdog for collective work that cannot be bounded otherwise (a blocking exchange whose peer
   // never arrives): if disarm() is not called within timeout_s, on_fire(what) runs on the watchdog

@@ -42,6 +42,8 @@ class Bootstrap {
   virtual const void* mpi_comm() const { return nullptr; }
   // The rendezvous of in-process ranks when the ranks are threads of this process, else null.
   virtual LocalGroup* local_group() { return nullptr; }
+  // Returns once every rank has called it (host side). Collective.
+  virtual Status host_barrier() { return Status::error(DSB_STATUS_NOT_SUPPORTED, "this bootstrap has no barrier"); }
 };
 
 // An exchange between the ranks of a run, bound to one device. Kernels reach it through c_handle().
@@ -64,6 +66,10 @@ class Communicator {
   // Waits for the exchanges enqueued on native_stream, at most timeout_s(); device backends poll so
   // that a peer that never arrives is a TIMEOUT, not a hang.
   virtual Status wait(void* native_stream) { return Status::success(); }
+  // Returns once every rank of the communicator has called it (host side; MPI_Barrier on the
+  // communicator's own MPI communicator, the launcher's barrier under NCCL). Collective. The
+  // harness lines timed repetitions up with it.
+  virtual Status barrier() { return Status::error(DSB_STATUS_NOT_SUPPORTED, name() + " has no barrier"); }
 
   double timeout_s() const { return timeout_s_; }
   void set_timeout_s(double s) { timeout_s_ = s; }

@@ -41,6 +41,7 @@ class SelfCommunicator final : public Communicator {
     if (sc[0] > 0) std::memcpy(static_cast<char*>(recv) + rd[0] * es, static_cast<const char*>(send) + sd[0] * es, sc[0] * es);
     return Status::success();
   }
+  Status barrier() override { return Status::success(); }
 };
 
 // Ranks that are threads of one process (`dsbench run --local-ranks N`): each rank posts where its
@@ -83,6 +84,7 @@ class LocalCommunicator final : public Communicator {
     if (Status g = group_.all_gather(nullptr, peers_.data(), timeout_s()); !g.ok()) return g;
     return st;
   }
+  Status barrier() override { return group_.all_gather(nullptr, peers_.data(), timeout_s()); }
 
  private:
   struct Post {
@@ -144,6 +146,12 @@ class MpiCommunicator final : public Communicator {
     const int rc_ = MPI_Alltoallv(const_cast<void*>(send), isc.data(), isd.data(), type, recv, irc.data(), ird.data(),
                                   type, comm_);
     if (rc_ != MPI_SUCCESS) return Status::error(DSB_STATUS_DEVICE_ERROR, "MPI_Alltoallv: " + mpi_error(rc_));
+    return Status::success();
+  }
+  // On the exchange's own communicator, as a plain MPI benchmark loop would line its repetitions up.
+  Status barrier() override {
+    const int rc_ = MPI_Barrier(comm_);
+    if (rc_ != MPI_SUCCESS) return Status::error(DSB_STATUS_DEVICE_ERROR, "MPI_Barrier: " + mpi_error(rc_));
     return Status::success();
   }
 

@@ -113,6 +113,21 @@ TEST(LocalCommunicator, ExchangesRankTaggedBlocksExactlyWithZeroCounts) {
   });
 }
 
+TEST(LocalCommunicator, BarrierReleasesNoRankBeforeAllArrived) {
+  std::atomic<int> arrived{0};
+  LocalWorld::run(3, [&](int r) {
+    std::unique_ptr<Communicator> comm;
+    EXPECT_TRUE(cpu::make_cpu_communicator(World::get(), &comm).ok());
+    for (int round = 1; round <= 20; ++round) {
+      ++arrived;
+      EXPECT_TRUE(comm->barrier().ok());
+      EXPECT_GE(arrived.load(), 3 * round) << "rank " << r;
+      EXPECT_TRUE(comm->barrier().ok());  // nobody starts the next round before all have checked
+    }
+    return 0;
+  });
+}
+
 TEST(LocalCommunicator, MismatchedCountsFailOnTheReceiverWithoutHanging) {
   LocalWorld::run(2, [&](int r) {
     std::unique_ptr<Communicator> comm;
