@@ -89,8 +89,9 @@ class Collective {
       follower_fatal("rank 0 did not answer at timed repetition " + std::to_string(reps_));
     ++reps_;
     // The messages above release the ranks one after another; a barrier starts the timed exchange
-    // together, as a plain MPI benchmark loop would (tools/all_to_all_overhead.py compares the two).
-    if (decision != "1") w_.barrier();
+    // together, as a plain MPI benchmark loop would (bench/all_to_all_overhead_bench compares the
+    // two): the communicator's own when it has one (MPI: on the exchange's communicator), else the world's.
+    if (decision != "1" && (!s_.comm || !s_.comm->barrier().ok())) w_.barrier();
     return decision == "1";
   }
 

@@ -370,7 +370,7 @@ std::vector<ResultRow> run_suite_once(const Suite& suite, Backend& backend, cons
       // A multi-rank launch measures the exchange; single-device ops are measured without a launcher.
       if (world.rank() == 0)
         each_kernel("skipped", "single-device op in a multi-rank run (world of " + std::to_string(world.world_size()) +
-                                   "): run it without mpirun/srun");
+                                   "): run it without mpirun/srun or --local-ranks");
       continue;
     }
     if (opts.isolate) {

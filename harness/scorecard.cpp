@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "harness/build_id.hpp"
 #include "harness/ceilings.hpp"
@@ -314,12 +315,17 @@ nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow
           {"exit_code", exit_code_for(rows, ctx.errors)}};
 }
 
+// Per process and thread: the in-process ranks of --local-ranks probe the same folder at once.
+static std::string probe_suffix() {
+  return std::to_string(getpid()) + "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+}
+
 void check_writable(const std::string& path) {
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const fs::path probe = dir / (".dsbench-write-probe-" + std::to_string(getpid()));
+  const fs::path probe = dir / (".dsbench-write-probe-" + probe_suffix());
   std::ofstream f(probe);
   if (!f) DSB_THROW("output " + path + ": folder " + dir.string() + " is not writable");
   f.close();
@@ -331,7 +337,7 @@ void check_writable_folder(const std::string& dir, const std::string& what) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir)) DSB_THROW(what + " " + dir + ": cannot create the folder" + (ec ? ": " + ec.message() : ""));
-  const fs::path probe = fs::path(dir) / (".dsbench-write-probe-" + std::to_string(getpid()));
+  const fs::path probe = fs::path(dir) / (".dsbench-write-probe-" + probe_suffix());
   std::ofstream f(probe);
   if (!f) DSB_THROW(what + " " + dir + ": folder is not writable");
   f.close();

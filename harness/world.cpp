@@ -27,11 +27,6 @@ int env_int(const char* name, int fallback) {
   return v ? std::atoi(v) : fallback;
 }
 
-std::string hostname() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
 
 // Message tags stay below the MPI standard's guaranteed minimum of MPI_TAG_UB (32767).
 constexpr int kTagSpace = 30000;
@@ -84,8 +79,27 @@ Watchdog& watchdog() {
 }
 
 bool g_mpi_initialised = false;
+thread_local World* t_world = nullptr;
+
+// The launcher's world: MPI ranks, or one.
+class LauncherWorld final : public World {
+ public:
+  LauncherWorld();
+  Status broadcast(void* data, size_t bytes, int root) override;
+  const void* mpi_comm() const override;
+  std::vector<std::string> gather_to_root(const std::string& mine, double timeout_s, std::vector<int>* missing) override;
+  bool bcast_from_root(std::string* msg, double timeout_s) override;
+  void barrier() override;
+  void end_job(int code) override;
+};
 
 }  // namespace
+
+std::string host_name() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
 
 std::string detect_launcher() {
   if (env_set("OMPI_COMM_WORLD_SIZE")) return "mpirun";
@@ -96,11 +110,15 @@ std::string detect_launcher() {
 }
 
 World& World::get() {
-  static World* w = new World;  // lives until exit: finalize() tears MPI down explicitly
+  if (t_world != nullptr) return *t_world;
+  static World* w = new LauncherWorld;  // lives until exit: finalize() tears MPI down explicitly
   return *w;
 }
 
-World::World() : host_(hostname()) {
+void World::set_thread_world(World* w) { t_world = w; }
+
+LauncherWorld::LauncherWorld() {
+  host_ = host_name();
   launcher_ = detect_launcher();
 #ifdef DSB_HAVE_MPI
   if (launcher_ != "none") {
@@ -148,7 +166,7 @@ void World::finalize() {
 #endif
 }
 
-const void* World::mpi_comm() const {
+const void* LauncherWorld::mpi_comm() const {
 #ifdef DSB_HAVE_MPI
   static const MPI_Comm world = MPI_COMM_WORLD;
   if (g_mpi_initialised) return &world;
@@ -156,7 +174,7 @@ const void* World::mpi_comm() const {
   return nullptr;
 }
 
-Status World::broadcast(void* data, size_t bytes, int root) {
+Status LauncherWorld::broadcast(void* data, size_t bytes, int root) {
   if (size_ == 1) return Status::success();
 #ifdef DSB_HAVE_MPI
   if (MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -167,7 +185,7 @@ Status World::broadcast(void* data, size_t bytes, int root) {
 #endif
 }
 
-std::vector<std::string> World::gather_to_root(const std::string& mine, double timeout_s, std::vector<int>* missing) {
+std::vector<std::string> LauncherWorld::gather_to_root(const std::string& mine, double timeout_s, std::vector<int>* missing) {
   if (missing) missing->clear();
   if (size_ == 1) return {mine};
   std::vector<std::string> out;
@@ -216,7 +234,7 @@ std::vector<std::string> World::gather_to_root(const std::string& mine, double t
   return out;
 }
 
-bool World::bcast_from_root(std::string* msg, double timeout_s) {
+bool LauncherWorld::bcast_from_root(std::string* msg, double timeout_s) {
   if (size_ == 1) return true;
 #ifdef DSB_HAVE_MPI
   const int tag = tag_++ % kTagSpace;
@@ -252,7 +270,7 @@ bool World::bcast_from_root(std::string* msg, double timeout_s) {
 #endif
 }
 
-void World::barrier() {
+void LauncherWorld::barrier() {
 #ifdef DSB_HAVE_MPI
   if (g_mpi_initialised && size_ > 1) MPI_Barrier(MPI_COMM_WORLD);
 #endif
@@ -279,6 +297,11 @@ void World::disarm() {
 
 void World::abort(int code) {
   std::fflush(nullptr);
+  end_job(code);
+  _exit(code);  // other threads of the process may be inside the run: no static destructors under them
+}
+
+void LauncherWorld::end_job(int code) {
 #ifdef DSB_HAVE_MPI
   if (g_mpi_initialised && size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
 #endif

@@ -12,6 +12,7 @@
 #include "harness/cli/commands.hpp"
 #include "harness/error.hpp"
 #include "harness/isolation.hpp"
+#include "harness/local_world.hpp"
 #include "harness/plugin_backend.hpp"
 #include "harness/report/run_outputs.hpp"
 #include "harness/report_table.hpp"
@@ -35,6 +36,7 @@ struct RunArgs {
   std::set<std::string> given;  // timing flags passed explicitly
   report::RunOutputs outputs;   // --junit, --format
   std::string ceilings = "auto";  // off | auto | measure (harness/ceilings.hpp)
+  int local_ranks = 1;            // ranks as threads of this process (harness/local_world.hpp)
 };
 
 std::string joined_command_line() {
@@ -103,7 +105,7 @@ int run_command(RunArgs& a) {
   World& world = World::get();
   const bool leader = world.rank() == 0;
   // Only rank 0 talks and writes; the other ranks work silently (their rows reach rank 0).
-  static std::ostream silent(nullptr);
+  std::ostream silent(nullptr);  // per call: in-process ranks run this on several threads
   std::ostream& out = leader ? std::cout : silent;
   RunContext ctx;
   ctx.command_line = joined_command_line();
@@ -172,6 +174,11 @@ int run_command(RunArgs& a) {
     a.opts.isolate = a.isolate || (is_plugin_backend(*backend) && !a.no_isolate);
     if (world.world_size() > 1 && a.given.count("--device") == 0 && backend->device_count() > 0)
       a.opts.device_index = world.local_rank() % backend->device_count();
+    // In-process ranks on a device backend: one device each (NCCL takes no two ranks on one GPU).
+    if (world.launcher() == "single-process" && backend->device_count() > 0 && !backend->device(0)->host_accessible() &&
+        world.world_size() > backend->device_count())
+      DSB_THROW("--local-ranks " + std::to_string(world.world_size()) + ": backend " + backend->name() + " has " +
+                std::to_string(backend->device_count()) + " device(s); each in-process rank needs its own");
     if (backend->device_count() > 0 && a.opts.device_index >= backend->device_count())
       DSB_THROW("--device " + std::to_string(a.opts.device_index) + ": backend " + backend->name() + " has " +
                 std::to_string(backend->device_count()) + " device(s)");
@@ -235,6 +242,10 @@ void setup_run(CLI::App& app, int* exit_code) {
                   "Seconds before an isolated worker is killed; in a multi-rank run, how long rank 0 waits for the "
                   "other ranks at each agreement point (a stuck exchange ends the job after 2x this + 5 s)")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--local-ranks", a->local_ranks,
+                  "Run N ranks as threads of this process, rank r on device r (nccl-tests' one-process mode, one "
+                  "thread per GPU): multi-rank ops without mpirun/srun; CPU ranks exchange through shared memory")
+      ->check(CLI::Range(1, 1024))->capture_default_str();
   cmd->add_option("--device", a->opts.device_index, "Device index on the backend")->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--kernel", a->opts.kernel_glob, "Glob over kernel ids, e.g. 'cpu.*.optimized'")->capture_default_str();
   cmd->add_option("--case", a->opts.case_glob, "Glob over case ids, e.g. 'gemm_fp8_blockscaled/*'")->capture_default_str();
@@ -290,7 +301,28 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->callback([a, cmd, exit_code] {
     for (const char* flag : {"--warmup", "--reps", "--max-reps", "--budget", "--noise", "--device"})
       if (cmd->count(flag) > 0) a->given.insert(flag);
-    *exit_code = run_command(*a);
+    if (a->local_ranks == 1) {
+      *exit_code = run_command(*a);
+      return;
+    }
+    // Every rank parses its own copy of the arguments: run_command adjusts them per rank.
+    if (World::get().world_size() > 1) {
+      std::cerr << "dsbench run: error: --local-ranks with a launcher (" << World::get().launcher()
+                << "): use one or the other\n";
+      *exit_code = 2;
+      return;
+    }
+    if (a->isolate || !a->opts.plugin_paths.empty() || cmd->count("--device") > 0) {
+      std::cerr << "dsbench run: error: --local-ranks runs built-in backends in this process, rank r on device r: "
+                   "not with --isolate, --plugin or --device\n";
+      *exit_code = 2;
+      return;
+    }
+    a->no_isolate = true;
+    *exit_code = LocalWorld::run(a->local_ranks, [&](int) {
+      RunArgs mine = *a;
+      return run_command(mine);
+    });
   });
 }
 

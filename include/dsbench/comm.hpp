@@ -15,6 +15,17 @@
 
 namespace dsbench {
 
+// Ranks that are threads of one process (`dsbench run --local-ranks N`): they share an address space,
+// so a communicator can exchange host pointers through this rendezvous instead of data through a
+// library (the CPU backend's in-process communicator). Each rank holds its own view.
+class LocalGroup {
+ public:
+  virtual ~LocalGroup() = default;
+  // Every rank passes `mine`; on return all[r] is rank r's (world_size entries). Collective; returns
+  // DSB_STATUS_TIMEOUT when a rank has not arrived within timeout_s (the group is then unusable).
+  virtual Status all_gather(const void* mine, const void** all, double timeout_s) = 0;
+};
+
 // What a backend needs to know about the world to build a communicator: ranks, and a host-side
 // broadcast to share a bootstrap token (NCCL's unique id) from rank 0.
 class Bootstrap {
@@ -29,6 +40,10 @@ class Bootstrap {
   // The MPI_Comm (as a pointer to it) when the run is under MPI, else null: lets an MPI-based
   // communicator duplicate it without the contract depending on mpi.h.
   virtual const void* mpi_comm() const { return nullptr; }
+  // The rendezvous of in-process ranks when the ranks are threads of this process, else null.
+  virtual LocalGroup* local_group() { return nullptr; }
+  // Returns once every rank has called it (host side). Collective.
+  virtual Status host_barrier() { return Status::error(DSB_STATUS_NOT_SUPPORTED, "this bootstrap has no barrier"); }
 };
 
 // An exchange between the ranks of a run, bound to one device. Kernels reach it through c_handle().
@@ -51,6 +66,10 @@ class Communicator {
   // Waits for the exchanges enqueued on native_stream, at most timeout_s(); device backends poll so
   // that a peer that never arrives is a TIMEOUT, not a hang.
   virtual Status wait(void* native_stream) { return Status::success(); }
+  // Returns once every rank of the communicator has called it (host side; MPI_Barrier on the
+  // communicator's own MPI communicator, the launcher's barrier under NCCL). Collective. The
+  // harness lines timed repetitions up with it.
+  virtual Status barrier() { return Status::error(DSB_STATUS_NOT_SUPPORTED, name() + " has no barrier"); }
 
   double timeout_s() const { return timeout_s_; }
   void set_timeout_s(double s) { timeout_s_ = s; }
@@ -75,7 +94,7 @@ class Communicator {
                                 const int64_t* recv_displs, dsb_dtype dtype, void* native_stream) {
     auto* c = static_cast<Communicator*>(self->impl);
     const Status st = c->alltoallv(send, send_counts, send_displs, recv, recv_counts, recv_displs, dtype, native_stream);
-    c->last_error_ = st.message;
+    if (!st.ok() || !c->last_error_.empty()) c->last_error_ = st.message;  // no string work on the timed success path
     return st.code;
   }
   static const char* c_last_error(dsb_comm* self) { return static_cast<Communicator*>(self->impl)->last_error_.c_str(); }

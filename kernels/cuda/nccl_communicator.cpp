@@ -96,8 +96,8 @@ Status check_alltoallv_args(int world_size, const void* send, const int64_t* sen
   return check_side("recv", world_size, recv, recv_counts, recv_displs, esize);
 }
 
-NcclCommunicator::NcclCommunicator(int device, const Bootstrap& boot)
-    : Communicator(boot.rank(), boot.world_size(), boot.local_rank(), boot.local_size()), device_(device) {}
+NcclCommunicator::NcclCommunicator(int device, Bootstrap& boot)
+    : Communicator(boot.rank(), boot.world_size(), boot.local_rank(), boot.local_size()), device_(device), boot_(&boot) {}
 
 NcclCommunicator::~NcclCommunicator() {
   if (comm_ == nullptr) return;

@@ -33,6 +33,9 @@ class NcclCommunicator final : public Communicator {
                    const int64_t* recv_counts, const int64_t* recv_displs, dsb_dtype dtype,
                    void* native_stream) override;
   Status wait(void* native_stream) override;
+  // NCCL has no barrier: the bootstrap's (MPI_Barrier under a launcher, the in-process rendezvous
+  // under --local-ranks), on the host.
+  Status barrier() override { return boot_->host_barrier(); }
 
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
@@ -40,7 +43,7 @@ class NcclCommunicator final : public Communicator {
  private:
   friend Status make_nccl_communicator(int device_index, Bootstrap& boot, std::unique_ptr<Communicator>* out,
                                        double timeout_s);
-  NcclCommunicator(int device, const Bootstrap& boot);
+  NcclCommunicator(int device, Bootstrap& boot);
   // Polls ncclCommGetAsyncError while it reports ncclInProgress, at most timeout_s(). On an error or
   // the deadline the communicator is aborted; `what` names the operation in the message.
   Status await_async(const std::string& what, int poll_us);
@@ -48,6 +51,7 @@ class NcclCommunicator final : public Communicator {
   std::string where() const;                                // "rank R of W"
 
   int device_;
+  Bootstrap* boot_;           // outlives the communicator (the harness's World)
   ncclComm* comm_ = nullptr;  // null once aborted or destroyed
   std::string aborted_;       // why it was aborted: later calls say so
 };

@@ -10,6 +10,7 @@
 //   exit     rank R exits before the exchange (the job must end fast, not hang).
 // usage: mpirun -np N faulty_rank_run --suite FILE --out FILE --fault corrupt|hang|exit --rank R
 //                                     [--op OP] [--timeout S] [--case GLOB]
+//        faulty_rank_run --local-ranks N ...   (the ranks as threads of one process, no mpirun)
 #include <unistd.h>
 
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "dsbench/comm.hpp"
+#include "harness/local_world.hpp"
 #include "harness/runner.hpp"
 #include "harness/scorecard.hpp"
 #include "harness/suite.hpp"
@@ -103,36 +105,44 @@ int main(int argc, char** argv) {
   app.add_option("--op", op, "the op whose kernels fail on --rank");
   app.add_option("--timeout", opts.case_timeout_s);
   app.add_option("--case", opts.case_glob);
+  int local_ranks = 1;
+  app.add_option("--local-ranks", local_ranks);
   CLI11_PARSE(app, argc, argv);
   if (dsb_op_from_name(op.c_str()) == DSB_OP_INVALID) {
     std::cerr << "faulty_rank_run: unknown op " << op << "\n";
     return 2;
   }
-  World& world = World::get();
-  opts.timing.min_reps = 3;
-  opts.timing.budget_s = 0.05;
-  opts.timing.flush_cache = false;
-  opts.seed = 7;
-  const Suite suite = load_suite(suite_path);
-  testing::WrappingBackend backend(cpu::make_cpu_backend(),
-                                   [&](const Kernel* k) {
-                                     return std::make_unique<FaultyKernel>(k, fault, rank, dsb_op_from_name(op.c_str()));
-                                   });
-  RunContext ctx = testing::run_context("faulty_rank_run --fault " + fault, suite, opts, backend);
-  ctx.world = world_json(world);
-  std::vector<ResultRow> so_far;
-  opts.on_fatal = [&](const ResultRow& row) {
-    std::vector<ResultRow> all = so_far;
-    all.push_back(row);
-    ctx.errors.push_back("the job was ended: " + row.reason);
-    write_json_atomic(out, make_scorecard(ctx, all));
+  const RunOptions given = opts;
+  auto body = [&](int) {
+    RunOptions opts = given;
+    World& world = World::get();
+    opts.timing.min_reps = 3;
+    opts.timing.budget_s = 0.05;
+    opts.timing.flush_cache = false;
+    opts.seed = 7;
+    const Suite suite = load_suite(suite_path);
+    testing::WrappingBackend backend(cpu::make_cpu_backend(),
+                                     [&](const Kernel* k) {
+                                       return std::make_unique<FaultyKernel>(k, fault, rank, dsb_op_from_name(op.c_str()));
+                                     });
+    RunContext ctx = testing::run_context("faulty_rank_run --fault " + fault, suite, opts, backend);
+    ctx.world = world_json(world);
+    std::vector<ResultRow> so_far;
+    opts.on_fatal = [&](const ResultRow& row) {
+      std::vector<ResultRow> all = so_far;
+      all.push_back(row);
+      ctx.errors.push_back("the job was ended: " + row.reason);
+      write_json_atomic(out, make_scorecard(ctx, all));
+    };
+    const std::vector<ResultRow> rows = run_suite(suite, backend, opts, [&](const ResultRow& r) { so_far.push_back(r); });
+    int code = exit_code_for(rows, ctx.errors);
+    if (world.rank() == 0) {
+      write_json_atomic(out, make_scorecard(ctx, rows));
+      std::cout << "faulty_rank_run: " << rows.size() << " results, exit " << code << "\n";
+    }
+    return code;
   };
-  const std::vector<ResultRow> rows = run_suite(suite, backend, opts, [&](const ResultRow& r) { so_far.push_back(r); });
-  int code = exit_code_for(rows, ctx.errors);
-  if (world.rank() == 0) {
-    write_json_atomic(out, make_scorecard(ctx, rows));
-    std::cout << "faulty_rank_run: " << rows.size() << " results, exit " << code << "\n";
-  }
+  const int code = local_ranks > 1 ? LocalWorld::run(local_ranks, body) : body(0);
   World::finalize();
   return code;
 }

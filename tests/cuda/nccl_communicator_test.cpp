@@ -1,6 +1,7 @@
 // The CUDA backend's NCCL communicator. Without a GPU: the NCCL version in build_info and the
 // alltoallv argument checks. With one (a lent H100/H200): one rank exchanges with itself through
-// NCCL, bad counts are refused before NCCL sees them, and a missing peer is a TIMEOUT, not a hang.
+// NCCL, bad counts are refused before NCCL sees them, a missing peer is a TIMEOUT, not a hang, and
+// the in-process ranks of --local-ranks (one thread per local GPU) exchange across every local GPU.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "dsbench/comm.hpp"
+#include "harness/local_world.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #if DSB_HAVE_NCCL
 #include "kernels/cuda/nccl_communicator.hpp"
@@ -164,6 +166,46 @@ TEST(NcclCommunicator, InitTimesOutWhenAPeerNeverArrives) {
   EXPECT_NE(st.message.find("within 2 s on rank 0 of 2"), std::string::npos) << st.message;
   EXPECT_EQ(comm, nullptr);
   EXPECT_LT(took, 60.0) << "the abort after the deadline must not hang";
+}
+
+// nccl-tests' one-process mode (dsbench run --local-ranks N): one thread per local GPU, each with its
+// own NCCL communicator bootstrapped through the in-process world; with one GPU, a world of one.
+TEST(NcclLocalRanks, EveryLocalGpuExchangesRankTaggedBytesWithEveryOther) {
+  const int n = cuda::make_cuda_backend()->device_count();
+  if (n == 0) GTEST_SKIP() << "no CUDA device";
+  LocalWorld::run(n, [n](int r) {
+    auto b = cuda::make_cuda_backend();
+    Device& d = *b->device(r);
+    std::unique_ptr<Communicator> comm;
+    const Status made = b->create_communicator(d, World::get(), &comm);
+    EXPECT_TRUE(made.ok()) << "rank " << r << ": " << made.message;
+    if (!made.ok()) return 1;
+    EXPECT_EQ(comm->rank(), r);
+    EXPECT_EQ(comm->world_size(), n);
+    constexpr int64_t per = 4099;  // bytes per pair: odd, so offsets are not all aligned
+    std::vector<uint8_t> in(static_cast<size_t>(per * n)), out(in.size());
+    std::vector<int64_t> counts(static_cast<size_t>(n), per), displs(static_cast<size_t>(n));
+    for (int p = 0; p < n; ++p) {
+      displs[static_cast<size_t>(p)] = p * per;
+      for (int64_t i = 0; i < per; ++i) in[static_cast<size_t>(p * per + i)] = static_cast<uint8_t>(r * 31 + p * 7 + i);
+    }
+    std::unique_ptr<Buffer> send, recv;
+    std::unique_ptr<Stream> s;
+    EXPECT_TRUE(d.allocate(in.size(), &send).ok() && d.allocate(out.size(), &recv).ok() && d.create_stream(&s).ok() &&
+                d.copy_to_device(send->data(), in.data(), in.size()).ok() && d.synchronize().ok());
+    const Status st = comm->alltoallv(send->data(), counts.data(), displs.data(), recv->data(), counts.data(),
+                                      displs.data(), DSB_DTYPE_E4M3FN, s->native_handle());
+    EXPECT_TRUE(st.ok()) << st.message;
+    const Status waited = comm->wait(s->native_handle());
+    EXPECT_TRUE(waited.ok()) << waited.message;
+    EXPECT_TRUE(d.copy_to_host(out.data(), recv->data(), out.size()).ok());
+    int64_t wrong = 0;
+    for (int p = 0; p < n; ++p)
+      for (int64_t i = 0; i < per; ++i)
+        wrong += out[static_cast<size_t>(p * per + i)] != static_cast<uint8_t>(p * 31 + r * 7 + i);
+    EXPECT_EQ(wrong, 0) << "rank " << r;
+    return 0;
+  });
 }
 #endif
 

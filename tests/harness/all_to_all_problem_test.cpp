@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 
 #include "harness/error.hpp"
 #include "harness/metrics.hpp"
@@ -58,6 +59,25 @@ TEST(AllToAllDriver, PatternsGiveTheDocumentedCounts) {
   auto m = driver().make_on({{"pattern", "matrix"}, {"matrix", {{0, 5}, {7, 1}}}}, RankContext{1, 2, nullptr, 0});
   EXPECT_EQ(m->inputs()[0].numel(), 8);
   EXPECT_EQ(m->outputs()[0].numel(), 6);
+}
+
+TEST(AllToAllDriver, ReadsTheCountMatrixFromAFileBareOrUnderCounts) {
+  const std::string dir = ::testing::TempDir();
+  const std::string bare = dir + "/dsb_a2a_matrix_bare.json", wrapped = dir + "/dsb_a2a_matrix_wrapped.json";
+  std::ofstream(bare) << "[[0, 5, 2], [7, 1, 0], [3, 0, 4]]";
+  std::ofstream(wrapped) << R"({"note": "a skewed 3-rank exchange", "counts": [[0, 5, 2], [7, 1, 0], [3, 0, 4]]})";
+  for (const std::string& path : {bare, wrapped}) {
+    // Rank 2 sends row 2 (3 + 0 + 4) and receives column 2 (2 + 0 + 4).
+    auto p = driver().make_on({{"pattern", "matrix"}, {"matrix_file", path}, {"dtype", "f32"}}, RankContext{2, 3, nullptr, 0});
+    EXPECT_EQ(p->inputs()[0].numel(), 7) << path;
+    EXPECT_EQ(p->outputs()[0].numel(), 6) << path;
+    EXPECT_DOUBLE_EQ(p->traffic().local, 4 * 4) << path;
+  }
+  // Tied to its world size, like an inline matrix.
+  EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", bare}}, 4).find("has 3 rows, but the run has 4 ranks"),
+            std::string::npos);
+  std::ofstream(bare) << "[[0, 5,";  // truncated
+  EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", bare}}, 3).find("is not valid JSON"), std::string::npos);
 }
 
 TEST(AllToAllMoeRouting, SendsEveryTokenOncePerRankHoldingOneOfItsExperts) {
