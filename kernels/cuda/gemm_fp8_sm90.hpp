@@ -149,7 +149,6 @@ Status launch(const Args& args, int grid, void* stream);
 
 }  // namespace dsbench::cuda::sm90
 
-#if !defined(DSB_EMU_SM90)
 #include "dsbench/kernel.hpp"
 namespace dsbench::cuda {
 // The three registered kernels: cuda.<op>.sm90 (gemm_fp8_sm90.cpp).
@@ -157,4 +156,3 @@ const Kernel& gemm_fp8_sm90_dense();
 const Kernel& gemm_fp8_sm90_contiguous();
 const Kernel& gemm_fp8_sm90_masked();
 }  // namespace dsbench::cuda
-#endif

@@ -172,16 +172,17 @@ __device__ __forceinline__ int32_t next_group(const Args& a, int64_t r0, int64_t
   return best;
 }
 
+// Where a thread is in the stage ring: the stage, and the parity of the ring's current lap.
 struct Ring {
   int stage = 0;
   uint32_t phase = 0;
-  __device__ __forceinline__ void advance() {
-    if (++stage == kStages) {
-      stage = 0;
-      phase ^= 1u;
-    }
-  }
 };
+__device__ __forceinline__ void advance(Ring& r) {
+  if (++r.stage == kStages) {
+    r.stage = 0;
+    r.phase ^= 1u;
+  }
+}
 
 // The producer: one thread walks the persistent schedule and fills stages.
 __device__ __forceinline__ void produce(const Args& a, uint8_t* smem, Ring& ring, int64_t a_row0, int64_t row_end,
@@ -196,7 +197,7 @@ __device__ __forceinline__ void produce(const Args& a, uint8_t* smem, Ring& ring
     mbar_arrive_expect_tx(&full[s], kStageBytesA + kStageBytesB);
     tma_load_2d(smem + SmemLayout::kA + s * kStageBytesA, &a.tma_a, &full[s], kb * kBlockK, static_cast<int32_t>(a_row0));
     tma_load_2d(smem + SmemLayout::kB + s * kStageBytesB, &a.tma_b, &full[s], kb * kBlockK, static_cast<int32_t>(b_row0));
-    ring.advance();
+    advance(ring);
   }
 }
 
@@ -292,7 +293,7 @@ __device__ __forceinline__ void consumer_loop(const Args& a, uint8_t* smem, int 
 #pragma unroll
       for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
     }
-    ring.advance();
+    advance(ring);
   }
 }
 #endif  // DSB_SM90_BODY
