@@ -168,6 +168,12 @@ class Block {
     m.tx += tx;
     if (--m.pending < 0) fail("mbarrier: more arrivals than its count in one phase");
     maybe_complete(m);
+    // A plain arrive (a consumer releasing a buffer) lets the others run at once, so that a producer
+    // waiting for the buffer refills it before the releasing thread goes on: a thread that releases
+    // a buffer before it is done with it (an asynchronous wgmma still to read it) meets the
+    // overwrite it could meet on the hardware. (arrive.expect_tx, a producer's, does not yield: the
+    // producer runs ahead and fills the ring, the adversarial order for its consumers.)
+    if (tx == 0) swapcontext(&fibers_[me_].ctx, &sched_);
   }
   // mbarrier.try_wait.parity: true once the phase with this parity has completed, i.e. while the
   // current phase has the other parity. A false answer yields the fiber.
