@@ -132,8 +132,7 @@ inline std::string refusal(dsb_dtype ab, dsb_dtype scale, int64_t rows_a, int64_
   if (scale != DSB_DTYPE_F32 && scale != DSB_DTYPE_UE8M0)
     return std::string(dsb_dtype_name(scale)) + " scales: f32 or ue8m0 only";
   if (k <= 0 || k % kBlockK != 0) return "k = " + std::to_string(k) + ": must be a positive multiple of 128";
-  if (n <= 0) return "n = " + std::to_string(n) + ": must be positive";
-  if (rows_a < 0 || groups < 0) return "negative sizes";
+  if (n < 0 || rows_a < 0 || groups < 0) return "negative sizes";  // n = 0 or m = 0: nothing to do
   // TMA: coordinates are int32, dimensions below 2^32, row strides (k bytes) below 2^40 and multiples of 16.
   if (rows_a >= (int64_t{1} << 31) || b_rows >= (int64_t{1} << 31) || k >= (int64_t{1} << 31))
     return "rows of A or B (all groups) or k beyond 2^31: TMA coordinates are 32-bit";

@@ -289,6 +289,14 @@ TEST(GemmFp8Sm90, TakesE4m3OnComputeCapability90AndRefusesTheRestWithTheReason) 
   p.ab_dtype = DSB_DTYPE_E4M3FN;
   p.k = 200;
   EXPECT_NE(k.supports(&p, h100).reason.find("multiple of 128"), std::string::npos);
+  p.k = 0;
+  EXPECT_NE(k.supports(&p, h100).reason.find("positive multiple of 128"), std::string::npos) << "d would be left unwritten";
+  p.k = 256;
+  p.n = 0;
+  EXPECT_TRUE(k.supports(&p, h100).ok) << "an empty product: nothing to do";
+  p.n = 200;
+  p.scale_dtype = DSB_DTYPE_BF16;
+  EXPECT_NE(k.supports(&p, h100).reason.find("f32 or ue8m0"), std::string::npos);
   dsb_gemm_fp8_grouped_masked_params m{};
   m.num_groups = 32;
   m.m_max = 128;
