@@ -78,16 +78,27 @@ Status encode(const TmaSpec2D& s, CUtensorMap* out, const char* what) {
   return Status::success();
 }
 
-Status run_plan(const Plan& planned, Stream& stream) {
-  Plan plan = planned;
-  if (plan.args.num_tiles == 0 || plan.args.rows_a == 0) return Status::success();
-  if (Status st = encode(plan.a, &plan.args.tma_a, "a"); !st.ok()) return st;
-  if (Status st = encode(plan.b, &plan.args.tma_b, "b"); !st.ok()) return st;
+int sm_count_of(const Device& device) { return static_cast<int>(std::max<int64_t>(1, int_property(device.properties(), "sm_count"))); }
+
+// The plan of run(): the same SM count as workspace_bytes() saw (the current device's).
+template <class P>
+Status run_params(const P& p, void* workspace, Stream& stream) {
   int dev = 0, sms = 0;
   DSB_GPU_CHECK(cudaGetDevice(&dev));
   DSB_GPU_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const int grid = static_cast<int>(std::min<int64_t>(plan.args.num_tiles, std::max(sms, 1)));
-  return sm90::launch(plan.args, grid, stream.native_handle());
+  sms = std::max(sms, 1);
+  Plan plan = sm90::make_plan(p, sms);
+  if (plan.args.num_tiles == 0 || plan.args.rows_a == 0) return Status::success();
+  if (Status st = encode(plan.a, &plan.args.tma_a, "a"); !st.ok()) return st;
+  if (Status st = encode(plan.b, &plan.args.tma_b, "b"); !st.ok()) return st;
+  const cudaStream_t s = static_cast<cudaStream_t>(stream.native_handle());
+  if (plan.workspace_bytes > 0) {
+    if (workspace == nullptr) return Status::error(DSB_STATUS_INVALID_ARGUMENT, "split-K needs the kernel's workspace");
+    DSB_GPU_CHECK(cudaMemsetAsync(workspace, 0, plan.workspace_bytes, s));  // sums and tile counters
+    sm90::set_workspace(plan, workspace);
+  }
+  const int grid = static_cast<int>(std::min<int64_t>(plan.units(), sms));
+  return sm90::launch(plan.args, grid, s);
 }
 
 // The device: compute capability 9.0 exactly (sm_90a code runs nowhere else) and the shared memory.
@@ -115,10 +126,13 @@ class Dense final : public KernelFor<dsb_gemm_fp8_blockscaled_params> {
     if (Support s = device_support(d); !s.ok) return s;
     return shape_support(sm90::refusal(p.ab_dtype, p.scale_dtype, p.m, p.n, p.n, p.k, 1));
   }
-  Status run(const dsb_gemm_fp8_blockscaled_params& p, void*, Stream& stream) const override {
+  size_t workspace_bytes(const dsb_gemm_fp8_blockscaled_params& p, const Device& d) const override {
+    return sm90::make_plan(p, sm_count_of(d)).workspace_bytes;
+  }
+  Status run(const dsb_gemm_fp8_blockscaled_params& p, void* ws, Stream& stream) const override {
     if (const std::string why = sm90::refusal(p.ab_dtype, p.scale_dtype, p.m, p.n, p.n, p.k, 1); !why.empty())
       return Status::error(DSB_STATUS_NOT_SUPPORTED, why);
-    return run_plan(sm90::make_plan(p), stream);
+    return run_params(p, ws, stream);
   }
 };
 
@@ -134,10 +148,10 @@ class Contiguous final : public KernelFor<dsb_gemm_fp8_grouped_contiguous_params
     if (Support s = device_support(d); !s.ok) return s;
     return shape_support(why(p));
   }
-  Status run(const dsb_gemm_fp8_grouped_contiguous_params& p, void*, Stream& stream) const override {
+  Status run(const dsb_gemm_fp8_grouped_contiguous_params& p, void* ws, Stream& stream) const override {
     if (const std::string w = why(p); !w.empty()) return Status::error(DSB_STATUS_NOT_SUPPORTED, w);
     if (p.num_groups == 0) return Status::success();
-    return run_plan(sm90::make_plan(p), stream);
+    return run_params(p, ws, stream);  // never split: no workspace
   }
 };
 
@@ -154,9 +168,12 @@ class Masked final : public KernelFor<dsb_gemm_fp8_grouped_masked_params> {
     if (Support s = device_support(d); !s.ok) return s;
     return shape_support(why(p));
   }
-  Status run(const dsb_gemm_fp8_grouped_masked_params& p, void*, Stream& stream) const override {
+  size_t workspace_bytes(const dsb_gemm_fp8_grouped_masked_params& p, const Device& d) const override {
+    return sm90::make_plan(p, sm_count_of(d)).workspace_bytes;
+  }
+  Status run(const dsb_gemm_fp8_grouped_masked_params& p, void* ws, Stream& stream) const override {
     if (const std::string w = why(p); !w.empty()) return Status::error(DSB_STATUS_NOT_SUPPORTED, w);
-    return run_plan(sm90::make_plan(p), stream);
+    return run_params(p, ws, stream);
   }
 };
 

@@ -10,6 +10,8 @@
 // which: the two never meet in one program's ODR.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -66,6 +68,10 @@ struct Args {
   int64_t m_max;      // masked: rows per group
   int64_t n;
   int64_t num_tiles;  // m_blocks * n_blocks * (masked: num_groups)
+  int32_t splits;     // K split into this many pieces per tile (1: none)
+  int32_t kb_per_split;
+  float* ws;          // splits > 1: [rows_a, n] FP32 sums, zero before the launch
+  uint32_t* counters; // splits > 1: [num_tiles] pieces finished, zero before the launch
   const uint8_t* sa;
   const uint8_t* sb;
   const int32_t* m_indices;  // contiguous
@@ -78,9 +84,35 @@ struct Args {
 struct Plan {
   Args args;  // tma_a, tma_b left for the caller to encode from a, b
   TmaSpec2D a, b;
+  size_t workspace_bytes;  // splits > 1: FP32 sums and tile counters (zeroed by the caller)
+  int64_t units() const { return args.num_tiles * args.splits; }
 };
 
 inline int64_t ceil_div64(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+// Split-K when the tiles cannot fill the SMs (decode-sized M): each piece at least 4 K blocks (512
+// of K), never more pieces than the idle SMs can take. Not for contiguous (a tile may take several
+// group passes). The pieces add their promoted FP32 sums into the workspace; the last to finish a
+// tile rounds it to BF16.
+inline void plan_splits(Plan& p, int sm_count) {
+  Args& g = p.args;
+  int64_t splits = 1;
+  if (g.variant != kContiguous && g.num_tiles > 0 && g.num_tiles < sm_count)
+    splits = std::max<int64_t>(1, std::min<int64_t>(g.k_blocks / 4, sm_count / g.num_tiles));
+  g.kb_per_split = static_cast<int32_t>(ceil_div64(g.k_blocks, splits));
+  g.splits = g.kb_per_split > 0 ? static_cast<int32_t>(ceil_div64(g.k_blocks, g.kb_per_split)) : 1;
+  if (g.splits < 1) g.splits = 1;
+  p.workspace_bytes = g.splits > 1 ? static_cast<size_t>(g.rows_a * g.n) * sizeof(float) +
+                                         static_cast<size_t>(g.num_tiles) * sizeof(uint32_t)
+                                   : 0;
+}
+
+// Points the plan at its workspace (workspace_bytes of it, zeroed before the launch).
+inline void set_workspace(Plan& p, void* ws) {
+  if (p.args.splits <= 1) return;
+  p.args.ws = static_cast<float*>(ws);
+  p.args.counters = reinterpret_cast<uint32_t*>(static_cast<char*>(ws) + static_cast<size_t>(p.args.rows_a * p.args.n) * sizeof(float));
+}
 
 inline Plan make_plan_common(int32_t variant, int32_t groups, int64_t rows_a, int64_t m_max, int64_t m_rows_tiled,
                              int64_t n, int64_t k, dsb_dtype scale_dtype, const void* a, const void* sa, const void* b,
@@ -106,19 +138,23 @@ inline Plan make_plan_common(int32_t variant, int32_t groups, int64_t rows_a, in
   return p;
 }
 
-inline Plan make_plan(const dsb_gemm_fp8_blockscaled_params& q) {
-  return make_plan_common(kDense, 1, q.m, q.m, q.m, q.n, q.k, q.scale_dtype, q.a, q.scale_a, q.b, q.scale_b, q.d);
+inline Plan make_plan(const dsb_gemm_fp8_blockscaled_params& q, int sm_count) {
+  Plan p = make_plan_common(kDense, 1, q.m, q.m, q.m, q.n, q.k, q.scale_dtype, q.a, q.scale_a, q.b, q.scale_b, q.d);
+  plan_splits(p, sm_count);
+  return p;
 }
-inline Plan make_plan(const dsb_gemm_fp8_grouped_contiguous_params& q) {
+inline Plan make_plan(const dsb_gemm_fp8_grouped_contiguous_params& q, int sm_count) {
   Plan p = make_plan_common(kContiguous, q.num_groups, q.m, q.m, q.m, q.n, q.k, q.scale_dtype, q.a, q.scale_a, q.b,
                             q.scale_b, q.d);
   p.args.m_indices = q.m_indices;
+  plan_splits(p, sm_count);
   return p;
 }
-inline Plan make_plan(const dsb_gemm_fp8_grouped_masked_params& q) {
+inline Plan make_plan(const dsb_gemm_fp8_grouped_masked_params& q, int sm_count) {
   Plan p = make_plan_common(kMasked, q.num_groups, int64_t{q.num_groups} * q.m_max, q.m_max, q.m_max, q.n, q.k,
                             q.scale_dtype, q.a, q.scale_a, q.b, q.scale_b, q.d);
   p.args.masked_m = q.masked_m;
+  plan_splits(p, sm_count);
   return p;
 }
 

@@ -36,7 +36,9 @@ struct StageInfo {
   int32_t n0;       // first column
   int32_t group;    // B's group (contiguous: rows of other groups in the tile are not stored)
   int32_t kb;       // 128-deep K block this stage holds
-  int32_t flags;    // kLast: the tile's last K block; kEnd: no more work
+  int32_t flags;    // kLast: the last K block of the tile (or of its split); kEnd: no more work
+  int32_t tile;     // the tile's index (split-K: its counter)
+  int32_t pad;
 };
 constexpr int32_t kLast = 1, kEnd = 2;
 
@@ -46,7 +48,8 @@ struct SmemLayout {
   static constexpr int kFull = kB + kStages * kStageBytesB;
   static constexpr int kEmpty = kFull + kStages * 8;
   static constexpr int kInfo = kEmpty + kStages * 8;
-  static constexpr int kBytes = kInfo + kStages * static_cast<int>(sizeof(StageInfo));
+  static constexpr int kFlag = kInfo + kStages * static_cast<int>(sizeof(StageInfo));  // split-K: "last piece"
+  static constexpr int kBytes = kFlag + 16;
 };
 // Dynamic shared memory the launch asks for: the layout plus room to align its start to 1024 bytes
 // (128-byte swizzle repeats every 1024 bytes of address; the tiles start on that boundary).
@@ -118,6 +121,14 @@ __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t d
 __device__ __forceinline__ float ldg_f32(const float* p) { return __ldg(p); }
 __device__ __forceinline__ int32_t ldg_i32(const int32_t* p) { return __ldg(p); }
 __device__ __forceinline__ uint8_t ldg_u8(const uint8_t* p) { return __ldg(p); }
+__device__ __forceinline__ float ldcg_f32(const float* p) { return __ldcg(p); }  // L2: other SMs' atomics
+__device__ __forceinline__ void atomic_add_f32(float* p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ uint32_t atomic_add_u32(uint32_t* p, uint32_t v) { return atomicAdd(p, v); }
+__device__ __forceinline__ void threadfence() { __threadfence(); }
+// Named barrier 1 over the consumer warpgroups only (the producer never joins).
+__device__ __forceinline__ void consumers_sync() {
+  asm volatile("bar.sync 1, %0;\n" ::"n"(128 * kConsumerWarpgroups) : "memory");
+}
 #else  // the emulator (tests/cuda/emu/simt_emulator.hpp)
 __device__ __forceinline__ uint32_t smem_addr(const void* p) { return ::emu::Block::current().smem_addr(p); }
 __device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) { ::emu::Block::current().mbar_init(bar, count); }
@@ -142,6 +153,16 @@ __device__ __forceinline__ void wgmma_m64n128k32_e4m3(float (&d)[64], uint64_t d
 __device__ __forceinline__ float ldg_f32(const float* p) { return *p; }
 __device__ __forceinline__ int32_t ldg_i32(const int32_t* p) { return *p; }
 __device__ __forceinline__ uint8_t ldg_u8(const uint8_t* p) { return *p; }
+__device__ __forceinline__ float ldcg_f32(const float* p) { return *p; }
+// Blocks run one after another in the emulator, their fibers on one OS thread: plain updates.
+__device__ __forceinline__ void atomic_add_f32(float* p, float v) { *p += v; }
+__device__ __forceinline__ uint32_t atomic_add_u32(uint32_t* p, uint32_t v) {
+  const uint32_t old = *p;
+  *p = old + v;
+  return old;
+}
+__device__ __forceinline__ void threadfence() {}
+__device__ __forceinline__ void consumers_sync() { ::emu::Block::current().bar_sync(1, 128 * kConsumerWarpgroups); }
 #endif
 
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
@@ -186,14 +207,14 @@ __device__ __forceinline__ void advance(Ring& r) {
 
 // The producer: one thread walks the persistent schedule and fills stages.
 __device__ __forceinline__ void produce(const Args& a, uint8_t* smem, Ring& ring, int64_t a_row0, int64_t row_end,
-                                        int64_t b_row0, int32_t n0, int32_t group) {
+                                        int64_t b_row0, int32_t n0, int32_t group, int32_t tile, int32_t kb0, int32_t kb1) {
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + SmemLayout::kFull);
   uint64_t* empty = reinterpret_cast<uint64_t*>(smem + SmemLayout::kEmpty);
   StageInfo* info = reinterpret_cast<StageInfo*>(smem + SmemLayout::kInfo);
-  for (int32_t kb = 0; kb < a.k_blocks; ++kb) {
+  for (int32_t kb = kb0; kb < kb1; ++kb) {
     const int s = ring.stage;
     mbar_wait(&empty[s], ring.phase ^ 1u);
-    info[s] = StageInfo{a_row0, row_end, n0, group, kb, kb + 1 == a.k_blocks ? kLast : 0};
+    info[s] = StageInfo{a_row0, row_end, n0, group, kb, kb + 1 == kb1 ? kLast : 0, tile, 0};
     mbar_arrive_expect_tx(&full[s], kStageBytesA + kStageBytesB);
     tma_load_2d(smem + SmemLayout::kA + s * kStageBytesA, &a.tma_a, &full[s], kb * kBlockK, static_cast<int32_t>(a_row0));
     tma_load_2d(smem + SmemLayout::kB + s * kStageBytesB, &a.tma_b, &full[s], kb * kBlockK, static_cast<int32_t>(b_row0));
@@ -203,25 +224,31 @@ __device__ __forceinline__ void produce(const Args& a, uint8_t* smem, Ring& ring
 
 __device__ __forceinline__ void producer_loop(const Args& a, uint8_t* smem) {
   Ring ring;
-  for (int64_t t = blockIdx.x; t < a.num_tiles; t += gridDim.x) {
+  const int64_t units = a.num_tiles * a.splits;
+  for (int64_t u = blockIdx.x; u < units; u += gridDim.x) {
+    const int64_t t = u / a.splits;  // the pieces of a tile go to consecutive blocks
+    const int32_t sp = static_cast<int32_t>(u % a.splits);
+    const int32_t kb0 = sp * a.kb_per_split;
+    const int32_t kb1 = kb0 + a.kb_per_split < a.k_blocks ? kb0 + a.kb_per_split : a.k_blocks;
+    const int32_t tile = static_cast<int32_t>(t);
     const int32_t mb = static_cast<int32_t>(t % a.m_blocks);
     const int64_t rest = t / a.m_blocks;
     const int32_t nb = static_cast<int32_t>(rest % a.n_blocks);
     const int32_t g = static_cast<int32_t>(rest / a.n_blocks);  // masked: the group; else 0
     const int32_t n0 = nb * kBlockN;
     if (a.variant == kDense) {
-      produce(a, smem, ring, int64_t{mb} * kBlockM, a.rows_a, n0, n0, 0);
+      produce(a, smem, ring, int64_t{mb} * kBlockM, a.rows_a, n0, n0, 0, tile, kb0, kb1);
     } else if (a.variant == kMasked) {
       const int64_t valid = ldg_i32(a.masked_m + g);
       if (int64_t{mb} * kBlockM >= valid) continue;  // nothing of this group in the tile
       const int64_t base = g * a.m_max;
       produce(a, smem, ring, base + int64_t{mb} * kBlockM, base + (valid < a.m_max ? valid : a.m_max), g * a.n + n0,
-              n0, g);
+              n0, g, tile, kb0, kb1);
     } else {  // contiguous: one pass per group present in the tile (one, when groups are 128-aligned)
       const int64_t r0 = int64_t{mb} * kBlockM;
       const int64_t r1 = r0 + kBlockM < a.rows_a ? r0 + kBlockM : a.rows_a;
       for (int32_t grp = next_group(a, r0, r1, -1); grp >= 0; grp = next_group(a, r0, r1, grp))
-        produce(a, smem, ring, r0, a.rows_a, grp * a.n + n0, n0, grp);
+        produce(a, smem, ring, r0, a.rows_a, grp * a.n + n0, n0, grp, tile, kb0, kb1);  // (never split)
     }
   }
   // No more work: a stage whose info says so, published through its full barrier without bytes.
@@ -277,17 +304,41 @@ __device__ __forceinline__ void consumer_loop(const Args& a, uint8_t* smem, int 
     for (int i = 0; i < 64; ++i) acc[i] += part[i] * (((i >> 1) & 1) ? s_hi : s_lo);
     if (in.flags & kLast) {
       const bool contiguous = a.variant == kContiguous;
+      bool row_ok[2];
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int64_t row = in.a_row0 + row_lo + 8 * half;
-        bool ok = row < in.row_end;
-        if (ok && contiguous) ok = ldg_i32(a.m_indices + row) == in.group;
-        uint16_t* drow = a.d + row * a.n;
+        row_ok[half] = row < in.row_end;
+        if (row_ok[half] && contiguous) row_ok[half] = ldg_i32(a.m_indices + row) == in.group;
+      }
+      if (a.splits == 1) {
 #pragma unroll
         for (int i = 0; i < 64; ++i) {
-          if (((i >> 1) & 1) != half) continue;
-          const int64_t col = in.n0 + wgmma_d_col(t, i);
-          if (ok && col < a.n) drow[col] = dsbench::bf16_from_f32(acc[i]);
+          const int half = (i >> 1) & 1;
+          const int64_t row = in.a_row0 + row_lo + 8 * half, col = in.n0 + wgmma_d_col(t, i);
+          if (row_ok[half] && col < a.n) a.d[row * a.n + col] = dsbench::bf16_from_f32(acc[i]);
+        }
+      } else {
+        // Split-K: add this piece's sums into the workspace; the tile's last piece rounds them.
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+          const int half = (i >> 1) & 1;
+          const int64_t row = in.a_row0 + row_lo + 8 * half, col = in.n0 + wgmma_d_col(t, i);
+          if (row_ok[half] && col < a.n) atomic_add_f32(a.ws + row * a.n + col, acc[i]);
+        }
+        threadfence();
+        consumers_sync();
+        int32_t* last = reinterpret_cast<int32_t*>(smem + SmemLayout::kFlag);
+        if (wg == 0 && t == 0) *last = atomic_add_u32(a.counters + in.tile, 1u) + 1u == static_cast<uint32_t>(a.splits);
+        consumers_sync();
+        if (*last) {
+          threadfence();
+#pragma unroll
+          for (int i = 0; i < 64; ++i) {
+            const int half = (i >> 1) & 1;
+            const int64_t row = in.a_row0 + row_lo + 8 * half, col = in.n0 + wgmma_d_col(t, i);
+            if (row_ok[half] && col < a.n) a.d[row * a.n + col] = dsbench::bf16_from_f32(ldcg_f32(a.ws + row * a.n + col));
+          }
         }
       }
 #pragma unroll

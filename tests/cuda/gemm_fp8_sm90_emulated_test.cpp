@@ -168,14 +168,19 @@ emu::TensorMap2D emu_map(const sm90::TmaSpec2D& s) {
   return m;
 }
 
+// Runs the kernel as gemm_fp8_sm90.cpp launches it on a device of sm_count SMs; the number of K
+// pieces per tile it chose (1: no split-K).
 template <class P>
-void run_sm90(emu_test::HarnessCase<P>& c, unsigned sm_count) {
-  sm90::Plan plan = sm90::make_plan(c.params);
-  if (plan.args.num_tiles == 0 || plan.args.rows_a == 0) return;
+int run_sm90(emu_test::HarnessCase<P>& c, unsigned sm_count) {
+  sm90::Plan plan = sm90::make_plan(c.params, static_cast<int>(sm_count));
+  if (plan.args.num_tiles == 0 || plan.args.rows_a == 0) return 1;
   plan.args.tma_a = emu_map(plan.a);
   plan.args.tma_b = emu_map(plan.b);
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(plan.args.num_tiles, sm_count));
+  std::vector<uint8_t> ws(plan.workspace_bytes, 0);  // zeroed, as run() does with cudaMemsetAsync
+  sm90::set_workspace(plan, ws.data());
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(plan.units(), sm_count));
   emu::launch({grid, 1, 1}, sm90::kThreads, sm90::kSmemBytes, [&] { sm90::gemm_fp8_sm90_kernel(plan.args); });
+  return plan.args.splits;
 }
 
 template <class P>
@@ -194,6 +199,8 @@ std::string refusal_of(const dsb_gemm_fp8_grouped_masked_params& p) {
                        p.num_groups);
 }
 
+int g_max_splits = 1;  // the most K pieces any emulated run used
+
 // Runs one case (a suite's JSON params) at each SM count; false when the kernel refuses it.
 template <class P>
 bool run_and_check(dsb_op op, const std::string& id, const nlohmann::json& params, std::initializer_list<unsigned> sms) {
@@ -202,7 +209,9 @@ bool run_and_check(dsb_op op, const std::string& id, const nlohmann::json& param
     auto c = emu_test::prepare_case<P>(op, params, 5, 0xff);  // outputs poisoned as the runner does
     if (!refusal_of(c.params).empty()) return false;
     SCOPED_TRACE(id + " on " + std::to_string(sm) + " SMs");
-    run_sm90(c, sm);
+    const int splits = run_sm90(c, sm);
+    g_max_splits = std::max(g_max_splits, splits);
+    SCOPED_TRACE("split-K pieces " + std::to_string(splits));
     emu_test::expect_case_passes(c, id);
     ran = true;
   }
@@ -248,6 +257,33 @@ TEST(GemmFp8Sm90Emulated, ContiguousGroupsThatShareATile) {
 TEST(GemmFp8Sm90Emulated, DenseTailsAcrossSeveralTiles) {
   const nlohmann::json p = {{"m", 200}, {"n", 260}, {"k", 384}};
   EXPECT_TRUE(run_and_check<dsb_gemm_fp8_blockscaled_params>(DSB_OP_GEMM_FP8_BLOCKSCALED, "dense/m200_n260_k384", p, {1, 4}));
+}
+
+// Decode-sized M with few tiles: split-K (the pieces' sums meet in the workspace, the last piece of
+// each tile rounds it), dense and masked, pieces of unequal length, and the same shapes unsplit.
+TEST(GemmFp8Sm90Emulated, SplitKWhenTilesCannotFillTheSms) {
+  g_max_splits = 1;
+  const nlohmann::json dense = {{"m", 70}, {"n", 200}, {"k", 1664}};  // 2 tiles, 13 K blocks: pieces of 5, 5, 3 on 8 SMs
+  EXPECT_TRUE(run_and_check<dsb_gemm_fp8_blockscaled_params>(DSB_OP_GEMM_FP8_BLOCKSCALED, "dense/m70_n200_k1664", dense,
+                                                             {1, 8, 5}));
+  EXPECT_EQ(g_max_splits, 3);
+  const nlohmann::json masked = {{"num_groups", 3}, {"m_max", 64}, {"masked_m", {0, 64, 9}}, {"n", 130}, {"k", 1024},
+                                 {"scale_dtype", "ue8m0"}};
+  EXPECT_TRUE(run_and_check<dsb_gemm_fp8_grouped_masked_params>(DSB_OP_GEMM_FP8_GROUPED_MASKED, "masked/g3_n130_k1024",
+                                                                masked, {1, 16}));
+  dsb_gemm_fp8_blockscaled_params q{};
+  q.m = 64;
+  q.n = 2112;
+  q.k = 7168;
+  sm90::Plan p = sm90::make_plan(q, 132);
+  EXPECT_EQ(p.args.splits, 7) << "DeepSeek-V3's q_a/kv_a at M = 64 on an H100: 17 tiles x 7 pieces of 8 K blocks";
+  EXPECT_EQ(p.workspace_bytes, size_t{64} * 2112 * 4 + 17 * 4);
+  q.m = 4096;
+  q.n = 7168;
+  q.k = 2048;
+  p = sm90::make_plan(q, 132);
+  EXPECT_EQ(p.args.splits, 1);
+  EXPECT_EQ(p.workspace_bytes, 0u);
 }
 
 // Hopper's FP8 tensor cores keep fewer bits than FP32 in their sums (DeepSeek-V3 report, 3.3.2): with

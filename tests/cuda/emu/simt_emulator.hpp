@@ -137,6 +137,11 @@ class Block {
   unsigned char* smem() { return smem_.data(); }
 
   void syncthreads() { wait(block_bar_, static_cast<int>(fibers_.size()), -1); }
+  // bar.sync id, count (a named barrier over `count` threads; PTX ISA "bar.sync"): ids 1..15.
+  void bar_sync(int id, int count) {
+    if (id < 1 || id > 15 || count % 32 != 0) fail("bar.sync: id 1..15 and a count that is a multiple of 32");
+    wait(named_bar_[id], count, -2 - id);
+  }
   void syncwarp() { wait(warp_bar_[me_ / 32], 32, me_ / 32); }
 
   float shfl_xor(float v, int mask) {
@@ -365,7 +370,9 @@ class Block {
   }
   bool runnable(const Fiber& f) const {
     if (f.waiting < 0) return true;
-    const Barrier& bar = f.waiting == 0 ? block_bar_ : warp_bar_.at(static_cast<size_t>(f.waiting - 1));
+    const Barrier& bar = f.waiting >= kNamedBase    ? named_bar_[f.waiting - kNamedBase]
+                         : f.waiting == 0           ? block_bar_
+                                                    : warp_bar_.at(static_cast<size_t>(f.waiting - 1));
     return bar.gen != f.wait_gen;
   }
   void wait(Barrier& bar, int count, int warp) {
@@ -377,7 +384,7 @@ class Block {
       ++bar.gen;
       return;
     }
-    f.waiting = warp < 0 ? 0 : 1 + warp;
+    f.waiting = warp <= -2 ? kNamedBase + (-2 - warp) : warp < 0 ? 0 : 1 + warp;
     f.wait_gen = gen;
     swapcontext(&f.ctx, &sched_);
     f.waiting = -1;
@@ -401,6 +408,8 @@ class Block {
   std::vector<MmaSlots> mma_ = std::vector<MmaSlots>(64);
   std::vector<float> shfl_;
   std::map<uint32_t, Mbar> mbars_;
+  static constexpr int kNamedBase = 1000;  // Fiber::waiting of named barrier id: kNamedBase + id
+  Barrier named_bar_[16];
   std::vector<WgState> wg_ = std::vector<WgState>(fibers_.size());
   int spins_ = 0;
   int me_ = 0;
