@@ -41,6 +41,7 @@ struct StageInfo {
   int32_t pad;
 };
 constexpr int32_t kLast = 1, kEnd = 2;
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
 struct SmemLayout {
   static constexpr int kA = 0;
@@ -125,6 +126,11 @@ __device__ __forceinline__ float ldcg_f32(const float* p) { return __ldcg(p); } 
 __device__ __forceinline__ void atomic_add_f32(float* p, float v) { atomicAdd(p, v); }
 __device__ __forceinline__ uint32_t atomic_add_u32(uint32_t* p, uint32_t v) { return atomicAdd(p, v); }
 __device__ __forceinline__ void threadfence() { __threadfence(); }
+// Register budget per warpgroup (setmaxnreg; the kernel's cap at entry comes from __launch_bounds__(kThreads, 1)).
+template <int N>
+__device__ __forceinline__ void regs_dec() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N)); }
+template <int N>
+__device__ __forceinline__ void regs_inc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N)); }
 // Named barrier 1 over the consumer warpgroups only (the producer never joins).
 __device__ __forceinline__ void consumers_sync() {
   asm volatile("bar.sync 1, %0;\n" ::"n"(128 * kConsumerWarpgroups) : "memory");
@@ -162,6 +168,10 @@ __device__ __forceinline__ uint32_t atomic_add_u32(uint32_t* p, uint32_t v) {
   return old;
 }
 __device__ __forceinline__ void threadfence() {}
+template <int N>
+__device__ __forceinline__ void regs_dec() {}  // registers are not modelled
+template <int N>
+__device__ __forceinline__ void regs_inc() {}
 __device__ __forceinline__ void consumers_sync() { ::emu::Block::current().bar_sync(1, 128 * kConsumerWarpgroups); }
 #endif
 
@@ -366,11 +376,14 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_fp8_sm90_kernel(const __grid
     fence_barrier_init();
   }
   __syncthreads();
+  // Registers: 40 for the producer warpgroup, 232 for each consumer one (128 x 40 + 256 x 232 <= 64 Ki).
   if (tid < 128) {
-    if (tid == 0) producer_loop(a, smem);
-    return;  // the rest of the producer warpgroup has nothing to do
+    regs_dec<kProducerRegs>();
+    if (tid == 0) producer_loop(a, smem);  // the rest of the producer warpgroup has nothing to do
+  } else {
+    regs_inc<kConsumerRegs>();
+    consumer_loop(a, smem, tid / 128 - 1, tid % 128);
   }
-  consumer_loop(a, smem, tid / 128 - 1, tid % 128);
 #elif defined(__CUDA_ARCH__)
   __trap();  // not an sm_90a build: supports() refuses devices other than compute capability 9.0
 #endif
