@@ -92,8 +92,8 @@ Status run_params(const P& p, void* workspace, Stream& stream) {
   if (Status st = encode(plan.a, &plan.args.tma_a, "a"); !st.ok()) return st;
   if (Status st = encode(plan.b, &plan.args.tma_b, "b"); !st.ok()) return st;
   const cudaStream_t s = static_cast<cudaStream_t>(stream.native_handle());
+  if (plan.workspace_bytes > 0 && workspace == nullptr) plan = sm90::make_plan(p, 1);  // no workspace: no split
   if (plan.workspace_bytes > 0) {
-    if (workspace == nullptr) return Status::error(DSB_STATUS_INVALID_ARGUMENT, "split-K needs the kernel's workspace");
     DSB_GPU_CHECK(cudaMemsetAsync(workspace, 0, plan.workspace_bytes, s));  // sums and tile counters
     sm90::set_workspace(plan, workspace);
   }

@@ -341,6 +341,11 @@ TEST(GemmFp8Sm90, TakesE4m3OnComputeCapability90AndRefusesTheRestWithTheReason) 
   m.ab_dtype = DSB_DTYPE_E4M3FN;
   m.scale_dtype = DSB_DTYPE_UE8M0;
   EXPECT_TRUE(cuda::gemm_fp8_sm90_masked().supports(&m, h100).ok);
+  EXPECT_EQ(cuda::gemm_fp8_sm90_masked().workspace_bytes(&m, h100), 0u) << "1792 tiles fill 132 SMs: no split-K";
+  m.num_groups = 1;
+  m.n = 2112;
+  m.k = 7168;
+  EXPECT_EQ(cuda::gemm_fp8_sm90_masked().workspace_bytes(&m, h100), size_t{128} * 2112 * 4 + 17 * 4) << "split-K";
   m.num_groups = 1 << 20;
   m.m_max = 4096;
   EXPECT_NE(cuda::gemm_fp8_sm90_masked().supports(&m, h100).reason.find("2^31"), std::string::npos);
