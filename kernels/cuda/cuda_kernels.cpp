@@ -1,12 +1,13 @@
 // The CUDA backend's kernels, one line each. Portable kernels come from kernels/gpu/ (shared with
 // HIP, kernel objects in kernels/gpu/gpu_kernels.hpp); CUDA-only fast paths live in kernels/cuda/
-// (split-KV MLA, cuBLASLt block-scaled GEMM; the sm_90a GEMM to come).
+// (split-KV MLA, cuBLASLt block-scaled GEMM, the hand-written sm_90a GEMM).
 #include <string>
 
 #include "kernels/common/all_to_all_comm_kernel.hpp"
 #include "kernels/cuda/cuda_backend.hpp"
 #include "kernels/cuda/cuda_host_util.hpp"
 #include "kernels/cuda/gemm_fp8_cublaslt.hpp"
+#include "kernels/cuda/gemm_fp8_sm90.hpp"
 #include "kernels/cuda/mla_decode_splitkv.hpp"
 #include "kernels/gpu/gpu_kernels.hpp"
 
@@ -62,6 +63,9 @@ std::vector<const Kernel*> cuda_kernels() {
           &gemm_fp8_cublaslt_dense(),
           &gemm_fp8_cublaslt_contiguous(),
           &gemm_fp8_cublaslt_masked(),
+          &gemm_fp8_sm90_dense(),
+          &gemm_fp8_sm90_contiguous(),
+          &gemm_fp8_sm90_masked(),
           &kAllToAll,
           &kMoeRouteWarp,
           &kMlaNaive,
