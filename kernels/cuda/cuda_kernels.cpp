@@ -52,6 +52,9 @@ const gpu::MlaDecodeNaiveKernel kMlaNaive("cuda");
 const gpu::MoeDispatchGpuKernel kMoeDispatch("cuda");
 const gpu::MoeCombineGpuKernel kMoeCombine("cuda");
 const gpu::MoeLayerGpuKernel kMoeLayer("cuda");
+// The same chain over the Hopper GEMMs: the layer as a DeepSeek-V3 inference path runs it.
+const gpu::MoeLayerGpuKernel kMoeLayerSm90("cuda", "sm90",
+                                           {&gemm_fp8_sm90_dense(), &gemm_fp8_sm90_contiguous(), &gemm_fp8_sm90_masked()});
 const MlaDecodeSplitKv kMlaSplitKv;
 
 }  // namespace
@@ -72,7 +75,8 @@ std::vector<const Kernel*> cuda_kernels() {
           &kMlaSplitKv,
           &kMoeDispatch,
           &kMoeCombine,
-          &kMoeLayer};
+          &kMoeLayer,
+          &kMoeLayerSm90};
 }
 
 }  // namespace dsbench::cuda

@@ -163,11 +163,14 @@ class MoeCombineGpuKernel final : public KernelFor<dsb_moe_combine_params> {
 };
 
 // The MoE layer on one device, the parts' GPU kernels chained stage by stage (warp routing, the
-// permute with the FP8 cast, the naive grouped GEMMs, a fused SiLU-quantise, the gather combine) over
-// kernels/common/moe_layer_plan.hpp's workspace: kernels/gpu/moe_layer_gpu_kernel.cuh.
+// permute with the FP8 cast, grouped GEMMs, a fused SiLU-quantise, the gather combine) over
+// kernels/common/moe_layer_plan.hpp's workspace: kernels/gpu/moe_layer_gpu_kernel.cuh. The GEMMs are
+// the given kernels (variant "chained_<their variant>"), or the naive launchers ("chained_naive").
 class MoeLayerGpuKernel final : public KernelFor<dsb_moe_layer_params> {
  public:
   explicit MoeLayerGpuKernel(const std::string& backend) : KernelFor(backend, "chained_naive"), backend_(backend) {}
+  MoeLayerGpuKernel(const std::string& backend, const std::string& gemm_variant, const MoeLayerGemms& gemms)
+      : KernelFor(backend, "chained_" + gemm_variant), backend_(backend), gemms_(gemms) {}
 
  protected:
   Support supports(const dsb_moe_layer_params& p, const Device& d) const override {
@@ -177,15 +180,18 @@ class MoeLayerGpuKernel final : public KernelFor<dsb_moe_layer_params> {
     if (!dsb_dtype_is_fp8(p.ab_dtype)) return Support::no("ab_dtype must be an FP8 type");
     if (p.stage < DSB_MOE_LAYER_ALL || p.stage >= DSB_MOE_LAYER_STAGE_COUNT) return Support::no("stage out of range");
     if (const Support s = moe_gpu_support(p.world_size, p.ab_dtype, p.hidden, d, backend_); !s.ok) return s;
-    return moe_route_gpu_support(dsbench::moe_layer::route_params(p));
+    if (const Support s = moe_route_gpu_support(dsbench::moe_layer::route_params(p)); !s.ok) return s;
+    if (const std::string why = moe_layer_gemm_refusal(p, gemms_, d); !why.empty()) return Support::no(why);
+    return Support::yes();
   }
-  size_t workspace_bytes(const dsb_moe_layer_params& p, const Device&) const override { return moe_layer_gpu_workspace(p); }
-  Status run(const dsb_moe_layer_params& p, void* ws, Stream& s) const override {
-    return moe_layer_gpu(p, ws, s.native_handle());
+  size_t workspace_bytes(const dsb_moe_layer_params& p, const Device& d) const override {
+    return moe_layer_gpu_workspace(p, gemms_, d);
   }
+  Status run(const dsb_moe_layer_params& p, void* ws, Stream& s) const override { return moe_layer_gpu(p, ws, s, gemms_); }
 
  private:
   std::string backend_;
+  MoeLayerGemms gemms_;
 };
 
 }  // namespace dsbench::gpu

@@ -143,5 +143,56 @@ TEST(MoeLayerGpuKernel, RefusesWhatItCannotRunWithTheReason) {
   EXPECT_NE(layer.supports(&q, dev).reason.find("multiples of 128"), std::string::npos);
 }
 
+// A GEMM kernel that takes nothing above n = 4096, to see its refusal reach the layer's.
+template <class P>
+class PickyGemm final : public KernelFor<P> {
+ public:
+  PickyGemm() : KernelFor<P>("cuda", "picky") {}
+
+ protected:
+  Support supports(const P& p, const Device&) const override {
+    return p.n > 4096 ? Support::no("n = " + std::to_string(p.n) + " > 4096") : Support::yes();
+  }
+  size_t workspace_bytes(const P& p, const Device&) const override { return static_cast<size_t>(p.n) * 4; }
+  Status run(const P&, void*, Stream&) const override { return Status::success(); }
+};
+
+TEST(MoeLayerGpuKernel, AChainOverOtherGemmsTakesTheirRefusalsAndWorkspace) {
+  const PaperCudaDevice dev;
+  const PickyGemm<dsb_gemm_fp8_blockscaled_params> dense;
+  const PickyGemm<dsb_gemm_fp8_grouped_contiguous_params> contiguous;
+  const PickyGemm<dsb_gemm_fp8_grouped_masked_params> masked;
+  const gpu::MoeLayerGpuKernel chain_kernel("cuda", "picky", {&dense, &contiguous, &masked});
+  const gpu::MoeLayerGpuKernel naive_kernel("cuda");
+  const Kernel& chain = chain_kernel;
+  const Kernel& naive = naive_kernel;
+  EXPECT_EQ(chain.id(), "cuda.moe_layer.chained_picky");
+  dsb_moe_layer_params p{};
+  p.num_tokens = 8;
+  p.hidden = 1024;
+  p.intermediate = 1024;  // gate/up n = 2048
+  p.shared_intermediate = 128;
+  p.num_experts = 16;
+  p.num_groups = 4;
+  p.topk_groups = 2;
+  p.topk = 4;
+  p.world_size = 1;
+  p.recv_capacity = 256;
+  p.ab_dtype = DSB_DTYPE_E4M3FN;
+  p.scale_dtype = DSB_DTYPE_F32;
+  EXPECT_TRUE(chain.supports(&p, dev).ok) << chain.supports(&p, dev).reason;
+  // The chain's workspace holds the GEMMs' largest (n * 4 bytes here) beyond the naive chain's.
+  EXPECT_GE(chain.workspace_bytes(&p, dev), naive.workspace_bytes(&p, dev) + 2048 * 4);
+  p.intermediate = 4096;  // gate/up n = 8192: refused by the experts' GEMM, and the reason says which
+  const Support s = chain.supports(&p, dev);
+  EXPECT_FALSE(s.ok);
+  EXPECT_NE(s.reason.find("the experts' gate/up GEMM (cuda.gemm_fp8_grouped_contiguous.picky): n = 8192 > 4096"),
+            std::string::npos)
+      << s.reason;
+  p.layout = DSB_MOE_LAYOUT_MASKED;
+  EXPECT_NE(chain.supports(&p, dev).reason.find("gemm_fp8_grouped_masked.picky"), std::string::npos);
+  EXPECT_TRUE(naive.supports(&p, dev).ok);
+}
+
 }  // namespace
 }  // namespace dsbench
