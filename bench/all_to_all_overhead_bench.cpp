@@ -12,7 +12,10 @@
 // and dsbench (median over rounds) and the per-round ratios of comm, dsbench and agree to `mpi`:
 // their mean with a 95% confidence interval (Student's t over rounds). docs/ops/all_to_all.md records the figures.
 //
-// usage: mpirun -np N all_to_all_overhead_bench [--rounds K] [--reps R] BYTES_PER_RANK...
+// With --batch B every way times B exchanges back to back per sample (a barrier, and for dsbench its
+// agreement, once per sample), as nccl-tests and `dsbench run --batch` do.
+//
+// usage: mpirun -np N all_to_all_overhead_bench [--rounds K] [--reps R] [--batch B] BYTES_PER_RANK...
 #include <mpi.h>
 
 #include <algorithm>
@@ -39,15 +42,16 @@ double median(std::vector<double> v) {
 }
 
 // The slowest rank's median (ms) of a `before` (ending in a barrier), then exchange loop, on rank 0 (0 elsewhere).
+// With batch > 1 each sample times that many exchanges back to back and is their mean (--batch).
 template <class Exchange, class Before>
-double loop_ms(int warmup, int reps, Exchange&& exchange, Before&& before) {
+double loop_ms(int warmup, int reps, int batch, Exchange&& exchange, Before&& before) {
   std::vector<double> ms;
   for (int i = 0; i < warmup + reps; ++i) {
     before();  // ends with a barrier
     const auto t0 = Clock::now();
-    exchange();
+    for (int b = 0; b < batch; ++b) exchange();
     const auto t1 = Clock::now();
-    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / batch);
   }
   double mine = median(ms), slowest = 0;
   MPI_Reduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
@@ -81,15 +85,16 @@ Ratio mean_ci(const std::vector<double>& x) {
 int main(int argc, char** argv) {
   World& world = World::get();  // MPI_Init_thread under mpirun, as dsbench run does
   const int rank = world.rank(), n = world.world_size();
-  int rounds = 10, reps = 200, warmup = 5;
+  int rounds = 10, reps = 200, warmup = 5, batch = 1;
   std::vector<long long> sizes;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::max(1, std::atoi(argv[++i]));
     else sizes.push_back(std::atoll(argv[i]));
   }
   if (sizes.empty() || n < 2) {
-    if (rank == 0) std::fprintf(stderr, "usage: mpirun -np N (N >= 2) all_to_all_overhead_bench [--rounds K] [--reps R] BYTES...\n");
+    if (rank == 0) std::fprintf(stderr, "usage: mpirun -np N (N >= 2) all_to_all_overhead_bench [--rounds K] [--reps R] [--batch B] BYTES...\n");
     World::finalize();
     return 2;
   }
@@ -111,13 +116,14 @@ int main(int argc, char** argv) {
   opts.timing.budget_s = 1e9;
   opts.timing.noise = 0;
   opts.timing.flush_cache = false;  // as nccl-tests and the loops here: warm cache
+  opts.timing.batch = batch;        // dsbench run --batch: the same batching as the loops here
   opts.case_timeout_s = 120;
 
   if (rank == 0)
-    std::printf("all_to_all_overhead_bench: %d ranks (%s), %d rounds x %d repetitions, BF16, warm cache\n\n"
+    std::printf("all_to_all_overhead_bench: %d ranks (%s), %d rounds x %d repetitions of %d exchanges, BF16, warm cache\n\n"
                 "| bytes per rank | mpi busbw GB/s | comm busbw GB/s | dsbench busbw GB/s | comm / mpi (mean, 95%% CI) | "
                 "dsbench / mpi (mean, 95%% CI) | mpi after agreement / mpi |\n|---:|---:|---:|---:|---:|---:|---:|\n",
-                n, world.launcher().c_str(), rounds, reps);
+                n, world.launcher().c_str(), rounds, reps, batch);
   const double factor = static_cast<double>(n - 1) / n;
   for (long long bytes : sizes) {
     const long long per_pair = bytes / (2LL * n);  // BF16, rounded down like nccl-tests and the suite
@@ -135,12 +141,12 @@ int main(int argc, char** argv) {
       for (int j = 0; j < 4; ++j) {
         const int way = (r + j) % 4;  // rotate the order every round
         if (way == 0) {
-          ms[0] = loop_ms(warmup, reps, [&] {
+          ms[0] = loop_ms(warmup, reps, batch, [&] {
             MPI_Alltoall(send.data(), static_cast<int>(per_pair), MPI_UINT16_T, recv.data(), static_cast<int>(per_pair),
                          MPI_UINT16_T, MPI_COMM_WORLD);
           }, [] { MPI_Barrier(MPI_COMM_WORLD); });
         } else if (way == 3) {
-          ms[3] = loop_ms(warmup, reps, [&] {
+          ms[3] = loop_ms(warmup, reps, batch, [&] {
             MPI_Alltoall(send.data(), static_cast<int>(per_pair), MPI_UINT16_T, recv.data(), static_cast<int>(per_pair),
                          MPI_UINT16_T, MPI_COMM_WORLD);
           }, [&] {
@@ -150,7 +156,7 @@ int main(int argc, char** argv) {
             MPI_Barrier(MPI_COMM_WORLD);
           });
         } else if (way == 1) {
-          ms[1] = loop_ms(warmup, reps, [&] {
+          ms[1] = loop_ms(warmup, reps, batch, [&] {
             session.comm->alltoallv(send.data(), counts.data(), displs.data(), recv.data(), counts.data(),
                                     displs.data(), DSB_DTYPE_BF16, nullptr);
           }, [&] { session.comm->barrier(); });

@@ -86,6 +86,7 @@ nlohmann::json timing_json(const TimingStats& t) {
           {"noise", t.samples > 1 ? nlohmann::json(t.noise) : nlohmann::json()},  // undefined from one sample
           {"stop_reason", t.stop_reason}, {"raw_ms", t.raw_ms}};
   if (t.graph_launches > 1) j["graph_launches"] = t.graph_launches;
+  if (t.batch > 1) j["batch"] = t.batch;
   if (!t.graph_refused.empty()) j["graph_refused"] = t.graph_refused;
   if (!t.stages.empty()) {
     j["stages"] = nlohmann::json::array();
@@ -147,6 +148,7 @@ TimingStats timing_from(const nlohmann::json& j) {
   t.raw_ms = j.at("raw_ms").get<std::vector<double>>();
   t.stop_reason = j.at("stop_reason");
   t.graph_launches = j.value("graph_launches", 1);
+  t.batch = j.value("batch", 1);
   t.graph_refused = j.value("graph_refused", std::string());
   if (j.contains("stages"))
     for (const auto& s : j.at("stages"))
@@ -265,6 +267,7 @@ nlohmann::json context_json(const RunContext& ctx) {
         {"verification", {{"full_max_macs", o.verify.full_max_macs}, {"sample_rows", o.verify.sample_rows},
                           {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}}}},
       {"backends", backends}};
+  if (o.timing.batch > 1) out["config"]["timing"]["batch"] = o.timing.batch;
   if (!ctx.world.is_null()) out["world"] = ctx.world;
   if (!ctx.ceilings.is_null()) out["ceilings"] = ctx.ceilings;
   return out;

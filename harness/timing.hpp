@@ -28,6 +28,10 @@ struct TimingConfig {
   // Graph replay (docs/timing.md#graph-replay): > 1 records this many launches into one graph and
   // times the graph, each sample being graph time / launches. 1 times launches one by one.
   int graph_launches = 1;
+  // Launches per sample without graphs (--batch): each sample times this many launches back to back,
+  // with no flush between, and is their mean; as nccl-tests times its iterations. Multi-rank ops agree
+  // and line up once per sample, so a batch amortises that over small exchanges.
+  int batch = 1;
 };
 
 // One stage of a composite op timed alone (Problem::stages), in the op's order.
@@ -53,6 +57,7 @@ struct TimingStats {
   double wall_s = 0;           // steady-clock span of the sampling loop (flushes included)
   bool throttled = false;      // either reading said so
   int graph_launches = 1;      // launches per timed graph replay (1: no graph)
+  int batch = 1;               // launches per sample without a graph (TimingConfig::batch)
   std::string graph_refused;   // graph replay was asked for but the stream refused it: why
   std::vector<StageTiming> stages;  // composite ops: each stage timed alone after the whole
   std::string stages_refused;       // the kernel would not run stages alone: why

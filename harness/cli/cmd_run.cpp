@@ -270,6 +270,11 @@ void setup_run(CLI::App& app, int* exit_code) {
                   "sample = replay time / N; 1 = launch by launch. Backends without graphs time launch by launch and "
                   "say why in the scorecard")
       ->check(CLI::Range(1, 1000))->capture_default_str();
+  cmd->add_option("--batch", a->opts.timing.batch,
+                  "Time N launches back to back per sample (no flush between; the sample is their mean), as "
+                  "nccl-tests times its iterations: multi-rank ops then agree and line up once per N exchanges "
+                  "instead of once per exchange, which small exchanges need; 1 = each launch a sample")
+      ->check(CLI::Range(1, 100000))->capture_default_str();
   cmd->add_option("--ceilings", a->ceilings,
                   "Measured ceilings for achieved/ceiling in the scorecard: auto (the per-device cache, else measure "
                   "and cache), measure (measure anew), off")

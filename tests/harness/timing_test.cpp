@@ -230,6 +230,27 @@ TEST(GraphReplay, EachSampleIsTheReplayTimeOverItsLaunches) {
   EXPECT_EQ(launches, 1 + 4 + 3 * 4) << "warm-up, the untimed first replay, three timed replays";
 }
 
+TEST(Batch, EachSampleIsTheMeanOfItsLaunchesWithoutFlushesBetween) {
+  Script s;
+  s.ms = {6.0};  // the events bracket 3 launches back to back
+  FakeDevice d(&s);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.warmup = 1;
+  cfg.min_reps = 4;
+  cfg.max_reps = 4;
+  cfg.batch = 3;
+  cfg.flush_cache = true;
+  int launches = 0;
+  TimingStats t;
+  ASSERT_TRUE(measure([&] { ++launches; return Status::success(); }, d, stream, cfg, &t).ok());
+  EXPECT_EQ(t.batch, 3);
+  EXPECT_EQ(t.raw_ms, (std::vector<double>{2.0, 2.0, 2.0, 2.0}));
+  EXPECT_EQ(launches, 1 + 4 * 3) << "warm-up, then four samples of three";
+  EXPECT_EQ(s.flushes, 0) << "a batch is timed warm";
+  EXPECT_EQ(t.cache, "warm");
+}
+
 TEST(GraphReplay, FallsBackToSingleLaunchesAndSaysWhyWhereThereAreNoGraphs) {
   Script s;
   s.ms = {1.5};

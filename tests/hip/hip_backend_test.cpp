@@ -35,7 +35,8 @@ TEST(HipBackend, ListsItsKernelsUnderTheHipPrefix) {
   for (const Kernel* k : b->kernels()) ids.insert(k->id());
   const std::set<std::string> expected = {
       "hip.gemm_fp8_blockscaled.naive", "hip.gemm_fp8_grouped_contiguous.naive", "hip.gemm_fp8_grouped_masked.naive",
-      "hip.gemm_fp8_blockscaled.hipblaslt", "hip.all_to_all.library", "hip.moe_route.warp", "hip.mla_decode.naive", "hip.moe_dispatch.permute", "hip.moe_combine.gather"};
+      "hip.gemm_fp8_blockscaled.hipblaslt", "hip.all_to_all.library", "hip.moe_route.warp", "hip.mla_decode.naive", "hip.moe_dispatch.permute", "hip.moe_combine.gather",
+      "hip.moe_layer.chained_naive"};
   EXPECT_EQ(ids, expected);
 }
 
