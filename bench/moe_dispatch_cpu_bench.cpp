@@ -1,6 +1,6 @@
 // Google Benchmark of the OpenMP MoE dispatch and combine (kernels/cpu/moe_dispatch_cpu.cpp, one rank)
 // against a STREAM-style copy measured in the same binary (b[i] = a[i] over 2 x 256 MiB, counted as
-// read + write, STREAM's convention). Each case reports GB/s twice: `deepep_GB/s` by DeepEP's accounting
+// read + write, STREAM's convention; the best of plain and non-temporal stores, as `dsbench calibrate`). Each case reports GB/s twice: `deepep_GB/s` by DeepEP's accounting
 // (dispatch 7168 + 224 FP8 or 14336 BF16 bytes per (token, expert) pair; combine 14336), and
 // `moved_GB/s` by the bytes the kernel reads and writes at least once (dispatch: x once per token plus
 // every row written; combine: every row read plus out written), which is what a copy is comparable to;
@@ -16,32 +16,17 @@
 #include <vector>
 
 #include "dsbench/numerics/bf16.hpp"
+#include "kernels/cpu/cpu_ceilings.hpp"
 #include "kernels/cpu/moe_dispatch_cpu.hpp"
 #include "reference/moe_dispatch_reference.hpp"
 
 namespace {
 
-constexpr size_t kStreamFloats = size_t{64} << 20;  // 256 MiB per array
-
+// The copy ceiling dsbench calibrates (kernels/cpu/cpu_ceilings.cpp): 256 MiB arrays, the best of
+// plain and non-temporal stores.
 double measure_copy_gbps(int reps) {
-  static float* a = nullptr;
-  static float* b = nullptr;
-  const int64_t n = static_cast<int64_t>(kStreamFloats);
-  if (a == nullptr) {
-    a = static_cast<float*>(std::aligned_alloc(64, kStreamFloats * 4));
-    b = static_cast<float*>(std::aligned_alloc(64, kStreamFloats * 4));
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) { a[i] = 1.0f; b[i] = 0.0f; }
-  }
-  double best = 0.0;
-  for (int rep = 0; rep < reps; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) b[i] = a[i];
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, 2.0 * 4.0 * kStreamFloats / sec / 1e9);
-  }
-  return best;
+  bool non_temporal = false;
+  return dsbench::cpu::measure_copy_gbps(int64_t{64} << 20, reps, &non_temporal);
 }
 
 void BM_StreamCopy(benchmark::State& state) {
