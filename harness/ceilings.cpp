@@ -42,7 +42,7 @@ void write_cache(const nlohmann::json& j) {
 // The compute ceiling an op's throughput is measured against: the narrowest arithmetic its kernels
 // may use, falling back to the device's general one (the CPU has only FP32 SGEMM).
 std::vector<std::string> compute_ceilings_for(const std::string& op) {
-  if (op.rfind("gemm_fp8_", 0) == 0) return {"gemm_fp8_tflops", "gemm_f32_tflops"};
+  if (op.rfind("gemm_fp8_", 0) == 0 || op == "moe_layer") return {"gemm_fp8_tflops", "gemm_f32_tflops"};
   if (op == "mla_decode") return {"gemm_bf16_tflops", "gemm_f32_tflops"};
   return {};  // routing, dispatch, combine, all-to-all: bandwidth only
 }

@@ -13,6 +13,7 @@
 
 #include "harness/build_id.hpp"
 #include "harness/ceilings.hpp"
+#include "harness/datasheets.hpp"
 #include "harness/error.hpp"
 
 namespace dsbench {
@@ -270,6 +271,7 @@ nlohmann::json context_json(const RunContext& ctx) {
   if (o.timing.batch > 1) out["config"]["timing"]["batch"] = o.timing.batch;
   if (!ctx.world.is_null()) out["world"] = ctx.world;
   if (!ctx.ceilings.is_null()) out["ceilings"] = ctx.ceilings;
+  if (!ctx.datasheet.is_null()) out["datasheet"] = ctx.datasheet;
   return out;
 }
 
@@ -307,6 +309,10 @@ nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow
     if (!ctx.ceilings.is_null() && m.contains("tflops")) {
       nlohmann::json f = of_ceiling(r.op, m.at("tflops"), m.at("gbps"), ctx.ceilings);
       if (!f.is_null()) j["metrics"]["of_ceiling"] = f;
+    }
+    if (!ctx.datasheet.is_null() && m.contains("tflops")) {
+      nlohmann::json f = of_datasheet(r.op, m.at("tflops"), m.at("gbps"), ctx.datasheet);
+      if (!f.is_null()) j["metrics"]["of_datasheet"] = f;
     }
     results.push_back(std::move(j));
   }

@@ -27,6 +27,7 @@ struct RunContext {
   std::vector<std::string> errors;  // run-level errors (e.g. a suite that could not be read)
   nlohmann::json world;             // multi-rank runs: context.world (null for a world of one)
   nlohmann::json ceilings;          // context.ceilings (harness/ceilings.hpp); null when none
+  nlohmann::json datasheet;         // context.datasheet (harness/datasheets.hpp); null when unknown
 };
 
 nlohmann::json properties_json(const Properties& p);

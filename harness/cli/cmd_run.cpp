@@ -9,6 +9,7 @@
 
 #include "harness/backend_registry.hpp"
 #include "harness/ceilings.hpp"
+#include "harness/datasheets.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/error.hpp"
 #include "harness/isolation.hpp"
@@ -198,6 +199,7 @@ int run_command(RunArgs& a) {
     if (leader && backend->device_count() > 0) {
       std::string note;
       ctx.ceilings = obtain_ceilings(backend->name(), *backend->device(a.opts.device_index), ceilings_mode, &note);
+      ctx.datasheet = datasheet_for(backend->name(), backend->device(a.opts.device_index)->name());
       out << note << "\n\n";
     }
     print_table_header(out);

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "harness/ceilings.hpp"
+#include "harness/datasheets.hpp"
 #include "harness/error.hpp"
 #include "harness/json_schema.hpp"
 #include "harness/runner.hpp"
@@ -123,12 +124,38 @@ TEST(CeilingsScorecard, AddsContextAndPerRowFractionsThatTheSchemaAccepts) {
   t.raw_ms = {20.0, 20.0, 20.0};
   t.stop_reason = "time budget";
   r.timing = t;
+  ctx.datasheet = datasheet_for("cuda", "NVIDIA H100 80GB HBM3");
   const nlohmann::json doc = make_scorecard(ctx, {r});
   EXPECT_EQ(doc.at("context").at("ceilings").at("device_key"), "test/known device/memory_bytes=1073741824");
   EXPECT_DOUBLE_EQ(doc.at("results")[0].at("metrics").at("of_ceiling").at("bandwidth").at("fraction").get<double>(), 0.5);
+  EXPECT_EQ(doc.at("context").at("datasheet").at("device"), "H100 SXM5");
+  EXPECT_DOUBLE_EQ(doc.at("results")[0].at("metrics").at("of_datasheet").at("bandwidth").at("fraction").get<double>(),
+                   50.0 / 3350.0);  // 1e9 bytes in 20 ms = 50 GB/s
+  EXPECT_DOUBLE_EQ(doc.at("results")[0].at("metrics").at("of_datasheet").at("compute").at("fraction").get<double>(),
+                   0.1 / 1979.0);  // 2e9 flops in 20 ms = 0.1 TFLOPS, against dense FP8
   std::ifstream in(fs::path(DSB_SOURCE_DIR) / "results_schema/scorecard.schema.json");
   const auto violations = harness::validate_against_schema(nlohmann::json::parse(in), doc);
   for (const auto& v : violations) ADD_FAILURE() << v.instance_path << ": " << v.message;
+}
+
+TEST(Datasheets, KnowDevicesByTheNameTheirRuntimeReportsAndNeverGuess) {
+  const nlohmann::json pcie = datasheet_for("cuda", "NVIDIA H100 PCIe");
+  ASSERT_FALSE(pcie.is_null());
+  EXPECT_EQ(pcie.at("device"), "H100 PCIe");  // not the SXM entry, though both names hold "H100"
+  EXPECT_EQ(pcie.at("values").at("memory_gbps").at("value"), 2000.0);
+  EXPECT_EQ(datasheet_for("cuda", "NVIDIA H200").at("values").at("fp8_tflops").at("value"), 1979.0);
+  const nlohmann::json a100 = datasheet_for("cuda", "NVIDIA A100-SXM4-80GB");
+  EXPECT_FALSE(a100.at("values").contains("fp8_tflops")) << "no FP8 on Ampere";
+  EXPECT_TRUE(datasheet_for("cuda", "NVIDIA GeForce RTX 4090").is_null());
+  EXPECT_TRUE(datasheet_for("cpu", "AMD EPYC").is_null());
+  EXPECT_TRUE(datasheet_for("hip", "NVIDIA H100 80GB HBM3").is_null()) << "the backend must match too";
+  // FP8 GEMMs and the MoE layer against the FP8 rate, MLA against BF16, routing bandwidth only.
+  const nlohmann::json h100 = datasheet_for("cuda", "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(of_datasheet("moe_layer", 1.0, 1.0, h100).at("compute").at("datasheet"), "fp8_tflops");
+  EXPECT_EQ(of_datasheet("mla_decode", 1.0, 1.0, h100).at("compute").at("datasheet"), "bf16_tflops");
+  EXPECT_FALSE(of_datasheet("moe_route", 1.0, 1.0, h100).contains("compute"));
+  EXPECT_TRUE(of_datasheet("mla_decode", 1.0, 1.0, a100).contains("compute"));
+  EXPECT_TRUE(of_datasheet("gemm_fp8_blockscaled", 1.0, 1.0, nlohmann::json()).is_null());
 }
 
 }  // namespace
