@@ -1,7 +1,5 @@
 #include "harness/multi_rank.hpp"
 
-#include "harness/dump.hpp"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +7,6 @@
 #include <cstdio>
 #include <map>
 
-#include "harness/dump.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/scorecard.hpp"
 #include "harness/timing.hpp"
@@ -317,21 +314,13 @@ std::vector<ResultRow> run_multi_rank_case(const std::string& suite_path, const 
       o.agree_stop = [&](int wish) { return coll.agree_stop(wish); };
       Execution ex = execute(*k, device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, o);
       row = std::move(ex.row);
-      const bool failed = row.disposition == "incorrect" || row.disposition == "error";
-      if (!opts.dump_dir.empty() && (!opts.dump_failures_only || failed) && row.disposition != "not_supported") {
-        // A world of one dumps as a single-device run does, and replays; a larger world's rank holds
-        // only its part of the exchange, which `dsbench replay` (one process) cannot rerun.
-        if (w.world_size() > 1) {
-          row.reason += std::string(row.reason.empty() ? "" : "; ") + "--dump: not written for a " +
-                        std::to_string(w.world_size()) + "-rank run (replay runs one rank; dump with one rank)";
-        } else {
-          try {
-            row.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, opts.verify, inputs,
-                                      ex.outputs.empty() ? nullptr : &ex.outputs, opts.perf_only ? nullptr : &checks);
-          } catch (const std::exception& e) {
-            row.reason += (row.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();
-          }
-        }
+      // A world of one dumps as a single-device run does, and replays; a larger world's rank holds
+      // only its part of the exchange, which `dsbench replay` (one process) cannot rerun.
+      if (w.world_size() == 1) {
+        dump_if_asked(row, c, seed, *k, *problem, tol, inputs, ex.outputs, opts.perf_only ? nullptr : &checks, opts);
+      } else if (!opts.dump_dir.empty()) {
+        row.reason += std::string(row.reason.empty() ? "" : "; ") + "--dump: not written for a " +
+                      std::to_string(w.world_size()) + "-rank run (replay runs one rank; dump with one rank)";
       }
     }
     row.case_id = c.id;

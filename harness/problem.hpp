@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -63,6 +64,19 @@ struct RankContext {
   Communicator* comm = nullptr;  // null when only validating params (dsbench validate / list)
   uint64_t memory_budget = 0;    // bytes this rank may use for the case's tensors (0: unknown)
 };
+
+// For Problem::params: the pointer `ptrs` holds for a tensor, or null (params({}) builds the struct
+// with none, for supports() and validation), and the contract struct as the bytes params returns.
+inline void* tensor_ptr(const std::map<std::string, void*>& ptrs, const char* name) {
+  const auto it = ptrs.find(name);
+  return it == ptrs.end() ? nullptr : it->second;
+}
+template <class P>
+std::vector<uint8_t> params_bytes(const P& p) {
+  std::vector<uint8_t> out(sizeof p);
+  std::memcpy(out.data(), &p, sizeof p);
+  return out;
+}
 
 class Problem {
  public:

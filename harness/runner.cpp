@@ -246,6 +246,21 @@ Execution execute(const Kernel& kernel, Device& device, const Problem& problem, 
   return ex;
 }
 
+void dump_if_asked(ResultRow& row, const CaseSpec& c, uint64_t seed, const Kernel& kernel, const Problem& problem,
+                   const std::map<std::string, Tolerance>& tol, const TensorMap& inputs, const TensorMap& outputs,
+                   const std::vector<OutputCheck>* checks, const RunOptions& opts) {
+  const bool failed = row.disposition == "incorrect" || row.disposition == "error";
+  if (opts.dump_dir.empty() || (opts.dump_failures_only && !failed) || row.disposition == "not_supported" ||
+      row.disposition == "skipped")
+    return;
+  try {
+    row.dump_path = dump_case(opts.dump_dir, c, seed, kernel, problem, tol, opts.verify, inputs,
+                              outputs.empty() ? nullptr : &outputs, checks);
+  } catch (const std::exception& e) {
+    row.reason += (row.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();
+  }
+}
+
 std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const CaseSpec& spec, uint64_t seed, Device& device,
                                         const std::vector<const Kernel*>& kernels, const RunOptions& opts) {
   CaseSpec c = spec;  // with "native" dtypes resolved: the rows and dumps record what ran
@@ -288,16 +303,7 @@ std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const Cas
     r.op = base.op;
     r.params = base.params;
     r.seed = seed;
-    const bool failed = r.disposition == "incorrect" || r.disposition == "error";
-    if (!opts.dump_dir.empty() && (!opts.dump_failures_only || failed) && r.disposition != "not_supported" &&
-        r.disposition != "skipped") {
-      try {
-        r.dump_path = dump_case(opts.dump_dir, c, seed, *k, *problem, tol, opts.verify, inputs,
-                                ex.outputs.empty() ? nullptr : &ex.outputs, opts.perf_only ? nullptr : &checks);
-      } catch (const std::exception& e) {
-        r.reason += (r.reason.empty() ? "" : "; ") + std::string("dump failed: ") + e.what();
-      }
-    }
+    dump_if_asked(r, c, seed, *k, *problem, tol, inputs, ex.outputs, opts.perf_only ? nullptr : &checks, opts);
     rows.push_back(std::move(r));
   }
   return rows;

@@ -103,6 +103,12 @@ inline uint64_t sample_seed(uint64_t case_seed) { return mix64(case_seed + 1); }
 void request_stop();
 bool stop_requested();
 
+// Writes the case's dump for `row` when --dump / --dump-failures ask for it (not for not_supported
+// or skipped rows); a dump that fails is appended to the row's reason, and the run goes on.
+void dump_if_asked(ResultRow& row, const CaseSpec& c, uint64_t seed, const Kernel& kernel, const Problem& problem,
+                   const std::map<std::string, Tolerance>& tol, const TensorMap& inputs, const TensorMap& outputs,
+                   const std::vector<OutputCheck>* checks, const RunOptions& opts);
+
 // One case on one device for the given kernels (all of the case's op), in this process: build the
 // problem, generate inputs, compute the reference once, execute each kernel, dump as asked.
 std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const CaseSpec& c, uint64_t seed, Device& device,

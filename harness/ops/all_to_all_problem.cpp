@@ -66,16 +66,14 @@ class AllToAllProblem final : public Problem {
     p.rank = ctx_.rank;
     p.world_size = s_.world_size;
     p.dtype = s_.dtype;
-    p.send = ptr(ptrs, "send");
+    p.send = tensor_ptr(ptrs, "send");
     p.send_counts = send_counts_.data();
     p.send_displs = send_displs_.data();
-    p.recv = ptr(ptrs, "recv");
+    p.recv = tensor_ptr(ptrs, "recv");
     p.recv_counts = recv_counts_.data();
     p.recv_displs = recv_displs_.data();
     p.comm = ctx_.comm ? ctx_.comm->c_handle() : nullptr;
-    std::vector<uint8_t> out(sizeof p);
-    std::memcpy(out.data(), &p, sizeof p);
-    return out;
+    return params_bytes(p);
   }
 
   std::vector<OutputCheck> reference(const TensorMap&, const VerifyPolicy&, uint64_t) const override {
@@ -101,10 +99,6 @@ class AllToAllProblem final : public Problem {
   void set_skip(std::string why) { skip_ = std::move(why); }
 
  private:
-  static void* ptr(const std::map<std::string, void*>& ptrs, const char* name) {
-    const auto it = ptrs.find(name);
-    return it == ptrs.end() ? nullptr : it->second;
-  }
 
   OutputAccuracy check(const HostTensor& actual, const Tolerance& tol) const {
     OutputAccuracy a;

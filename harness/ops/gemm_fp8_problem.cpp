@@ -84,24 +84,24 @@ class GemmFp8Problem final : public Problem {
   }
 
   std::vector<uint8_t> params(const std::map<std::string, void*>& p) const override {
-    auto ptr = [&](const char* name) { auto it = p.find(name); return it == p.end() ? nullptr : it->second; };
+    auto ptr = [&](const char* name) { return tensor_ptr(p, name); };
     switch (s_.op) {
       case DSB_OP_GEMM_FP8_BLOCKSCALED: {
         dsb_gemm_fp8_blockscaled_params q{s_.m, s_.n, s_.k, s_.ab_dtype, s_.scale_dtype,
                                           ptr("a"), ptr("scale_a"), ptr("b"), ptr("scale_b"), ptr("d")};
-        return bytes_of(q);
+        return params_bytes(q);
       }
       case DSB_OP_GEMM_FP8_GROUPED_CONTIGUOUS: {
         dsb_gemm_fp8_grouped_contiguous_params q{s_.m, s_.n, s_.k, s_.num_groups, s_.ab_dtype, s_.scale_dtype,
                                                  ptr("a"), ptr("scale_a"), ptr("b"), ptr("scale_b"),
                                                  static_cast<const int32_t*>(ptr("m_indices")), ptr("d")};
-        return bytes_of(q);
+        return params_bytes(q);
       }
       default: {
         dsb_gemm_fp8_grouped_masked_params q{s_.num_groups, s_.m, s_.n, s_.k, s_.expected_m, s_.ab_dtype,
                                              s_.scale_dtype, ptr("a"), ptr("scale_a"), ptr("b"), ptr("scale_b"),
                                              static_cast<const int32_t*>(ptr("masked_m")), ptr("d")};
-        return bytes_of(q);
+        return params_bytes(q);
       }
     }
   }
@@ -180,11 +180,6 @@ class GemmFp8Problem final : public Problem {
   }
 
  private:
-  template <class P> static std::vector<uint8_t> bytes_of(const P& p) {
-    std::vector<uint8_t> v(sizeof(P));
-    std::memcpy(v.data(), &p, sizeof(P));
-    return v;
-  }
   ref::GemmRowView row_view(const uint8_t* pbytes, int64_t r) const {
     switch (s_.op) {
       case DSB_OP_GEMM_FP8_BLOCKSCALED:

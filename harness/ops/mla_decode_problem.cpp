@@ -105,7 +105,7 @@ class MlaDecodeProblem final : public Problem {
   }
 
   std::vector<uint8_t> params(const std::map<std::string, void*>& p) const override {
-    auto ptr = [&](const char* name) { auto it = p.find(name); return it == p.end() ? nullptr : it->second; };
+    auto ptr = [&](const char* name) { return tensor_ptr(p, name); };
     dsb_mla_decode_params q{};
     q.b = s_.b;
     q.s_q = s_.s_q;
@@ -125,9 +125,7 @@ class MlaDecodeProblem final : public Problem {
     q.cache_seqlens = static_cast<const int32_t*>(ptr("cache_seqlens"));
     q.out = ptr("out");
     q.lse = static_cast<float*>(ptr("lse"));
-    std::vector<uint8_t> v(sizeof q);
-    std::memcpy(v.data(), &q, sizeof q);
-    return v;
+    return params_bytes(q);
   }
 
   std::vector<OutputCheck> reference(const TensorMap& t, const VerifyPolicy& policy, uint64_t sample_seed) const override {

@@ -17,10 +17,6 @@
 namespace dsbench {
 namespace {
 
-void* ptr(const std::map<std::string, void*>& ptrs, const char* name) {
-  const auto it = ptrs.find(name);
-  return it == ptrs.end() ? nullptr : it->second;
-}
 
 class MoeCombineProblem final : public Problem {
  public:
@@ -116,15 +112,13 @@ class MoeCombineProblem final : public Problem {
     p.world_size = s_.world_size;
     p.layout = s_.layout;
     p.recv_capacity = ptrs.empty() ? 0 : plan().capacity;
-    p.expert_out = ptr(ptrs, "expert_out");
-    p.recv_src = static_cast<const int32_t*>(ptr(ptrs, "recv_src"));
-    p.recv_count = static_cast<const int32_t*>(ptr(ptrs, "recv_count"));
-    p.topk_weights = static_cast<const float*>(ptr(ptrs, "topk_weights"));
-    p.out = ptr(ptrs, "out");
+    p.expert_out = tensor_ptr(ptrs, "expert_out");
+    p.recv_src = static_cast<const int32_t*>(tensor_ptr(ptrs, "recv_src"));
+    p.recv_count = static_cast<const int32_t*>(tensor_ptr(ptrs, "recv_count"));
+    p.topk_weights = static_cast<const float*>(tensor_ptr(ptrs, "topk_weights"));
+    p.out = tensor_ptr(ptrs, "out");
     p.comm = ctx_.comm ? ctx_.comm->c_handle() : nullptr;
-    std::vector<uint8_t> out(sizeof p);
-    std::memcpy(out.data(), &p, sizeof p);
-    return out;
+    return params_bytes(p);
   }
 
   std::vector<OutputCheck> reference(const TensorMap& in, const VerifyPolicy&, uint64_t) const override {

@@ -102,10 +102,6 @@ uint16_t moe_y_bits(uint64_t seed, int rank, int64_t t, int64_t j, int64_t c) {
 
 namespace {
 
-void* ptr(const std::map<std::string, void*>& ptrs, const char* name) {
-  const auto it = ptrs.find(name);
-  return it == ptrs.end() ? nullptr : it->second;
-}
 
 OutputCheck exact_check(const std::string& name, std::vector<double> expected, const std::string& rule) {
   OutputCheck c;
@@ -183,21 +179,19 @@ class MoeDispatchProblem final : public Problem {
     p.recv_dtype = s_.recv_dtype;
     p.scale_dtype = s_.scale_dtype;
     p.recv_capacity = ptrs.empty() ? 0 : plan().capacity;
-    p.x = ptr(ptrs, "x");
-    p.topk_idx = static_cast<const int32_t*>(ptr(ptrs, "topk_idx"));
-    p.recv_x = ptr(ptrs, "recv_x");
-    p.recv_scale = ptr(ptrs, "recv_scale");
-    p.recv_src = static_cast<int32_t*>(ptr(ptrs, "recv_src"));
-    p.recv_m_indices = static_cast<int32_t*>(ptr(ptrs, "recv_m_indices"));
-    p.recv_count = static_cast<int32_t*>(ptr(ptrs, "recv_count"));
-    p.num_recv_rows = static_cast<int64_t*>(ptr(ptrs, "num_recv_rows"));
+    p.x = tensor_ptr(ptrs, "x");
+    p.topk_idx = static_cast<const int32_t*>(tensor_ptr(ptrs, "topk_idx"));
+    p.recv_x = tensor_ptr(ptrs, "recv_x");
+    p.recv_scale = tensor_ptr(ptrs, "recv_scale");
+    p.recv_src = static_cast<int32_t*>(tensor_ptr(ptrs, "recv_src"));
+    p.recv_m_indices = static_cast<int32_t*>(tensor_ptr(ptrs, "recv_m_indices"));
+    p.recv_count = static_cast<int32_t*>(tensor_ptr(ptrs, "recv_count"));
+    p.num_recv_rows = static_cast<int64_t*>(tensor_ptr(ptrs, "num_recv_rows"));
     p.comm = ctx_.comm ? ctx_.comm->c_handle() : nullptr;
-    p.num_tokens_per_rank = static_cast<int32_t*>(ptr(ptrs, "num_tokens_per_rank"));
-    p.num_tokens_per_expert = static_cast<int32_t*>(ptr(ptrs, "num_tokens_per_expert"));
-    p.is_token_in_rank = static_cast<int32_t*>(ptr(ptrs, "is_token_in_rank"));
-    std::vector<uint8_t> out(sizeof p);
-    std::memcpy(out.data(), &p, sizeof p);
-    return out;
+    p.num_tokens_per_rank = static_cast<int32_t*>(tensor_ptr(ptrs, "num_tokens_per_rank"));
+    p.num_tokens_per_expert = static_cast<int32_t*>(tensor_ptr(ptrs, "num_tokens_per_expert"));
+    p.is_token_in_rank = static_cast<int32_t*>(tensor_ptr(ptrs, "is_token_in_rank"));
+    return params_bytes(p);
   }
 
   std::vector<OutputCheck> reference(const TensorMap& in, const VerifyPolicy&, uint64_t) const override;

@@ -35,10 +35,6 @@ struct MoeLayerShape {
 const char* const kStageNames[DSB_MOE_LAYER_STAGE_COUNT] = {
     "all", "route", "dispatch", "gemm_gate_up", "act_quant", "gemm_down", "shared_expert", "combine"};
 
-void* ptr(const std::map<std::string, void*>& ptrs, const char* name) {
-  const auto it = ptrs.find(name);
-  return it == ptrs.end() ? nullptr : it->second;
-}
 
 std::string gib(double bytes) {
   char b[32];
@@ -139,24 +135,22 @@ class MoeLayerProblem final : public Problem {
     p.scale_dtype = e.scale_dtype;
     p.recv_capacity = capacity();
     p.stage = DSB_MOE_LAYER_ALL;
-    p.x = ptr(ptrs, "x");
-    p.logits = static_cast<const float*>(ptr(ptrs, "logits"));
-    p.bias = static_cast<const float*>(ptr(ptrs, "bias"));
-    p.w13 = ptr(ptrs, "w13");
-    p.w13_scale = ptr(ptrs, "w13_scale");
-    p.w2 = ptr(ptrs, "w2");
-    p.w2_scale = ptr(ptrs, "w2_scale");
-    p.ws13 = ptr(ptrs, "ws13");
-    p.ws13_scale = ptr(ptrs, "ws13_scale");
-    p.ws2 = ptr(ptrs, "ws2");
-    p.ws2_scale = ptr(ptrs, "ws2_scale");
-    p.topk_idx = static_cast<int32_t*>(ptr(ptrs, "topk_idx"));
-    p.topk_weights = static_cast<float*>(ptr(ptrs, "topk_weights"));
-    p.out = ptr(ptrs, "out");
+    p.x = tensor_ptr(ptrs, "x");
+    p.logits = static_cast<const float*>(tensor_ptr(ptrs, "logits"));
+    p.bias = static_cast<const float*>(tensor_ptr(ptrs, "bias"));
+    p.w13 = tensor_ptr(ptrs, "w13");
+    p.w13_scale = tensor_ptr(ptrs, "w13_scale");
+    p.w2 = tensor_ptr(ptrs, "w2");
+    p.w2_scale = tensor_ptr(ptrs, "w2_scale");
+    p.ws13 = tensor_ptr(ptrs, "ws13");
+    p.ws13_scale = tensor_ptr(ptrs, "ws13_scale");
+    p.ws2 = tensor_ptr(ptrs, "ws2");
+    p.ws2_scale = tensor_ptr(ptrs, "ws2_scale");
+    p.topk_idx = static_cast<int32_t*>(tensor_ptr(ptrs, "topk_idx"));
+    p.topk_weights = static_cast<float*>(tensor_ptr(ptrs, "topk_weights"));
+    p.out = tensor_ptr(ptrs, "out");
     p.comm = ctx_.comm ? ctx_.comm->c_handle() : nullptr;
-    std::vector<uint8_t> out(sizeof p);
-    std::memcpy(out.data(), &p, sizeof p);
-    return out;
+    return params_bytes(p);
   }
 
   std::vector<std::string> stages() const override {
@@ -200,6 +194,22 @@ class MoeLayerProblem final : public Problem {
   double token_macs() const {
     const double H = s_.ep.hidden;
     return s_.ep.route.topk * 3.0 * H * s_.intermediate + 3.0 * H * s_.shared_intermediate;
+  }
+  // moe_route's params for this rank's tokens over the inputs reference() saw.
+  dsb_moe_route_params route_params() const {
+    const MoeRouteShape& r = s_.ep.route;
+    dsb_moe_route_params p{};
+    p.num_tokens = static_cast<int32_t>(T_);
+    p.num_experts = r.num_experts;
+    p.num_groups = r.num_groups;
+    p.topk_groups = r.topk_groups;
+    p.topk = r.topk;
+    p.scoring = r.scoring;
+    p.normalize = r.normalize ? 1 : 0;
+    p.routed_scale = r.routed_scale;
+    p.logits = in_->at("logits").as<float>();
+    p.bias = in_->at("bias").as<float>();
+    return p;
   }
   int64_t w13_elems() const { return 2LL * s_.intermediate * s_.ep.hidden; }
   int64_t w2_elems() const { return static_cast<int64_t>(s_.ep.hidden) * s_.intermediate; }
@@ -312,7 +322,7 @@ const std::vector<double>& MoeLayerProblem::expert_y(int64_t i, int64_t g) const
 
 std::vector<OutputCheck> MoeLayerProblem::reference(const TensorMap& in, const VerifyPolicy& policy, uint64_t sample_seed) const {
   const MoeEpShape& e = s_.ep;
-  const int64_t H = e.hidden, K = e.route.topk, E = e.route.num_experts;
+  const int64_t H = e.hidden, E = e.route.num_experts;
   in_ = &in;
   // The routing checks of moe_route on this rank's logits; the out check reads what the index check saw.
   TensorMap r;
@@ -346,17 +356,7 @@ std::vector<OutputCheck> MoeLayerProblem::reference(const TensorMap& in, const V
     rule_ = "sampled: tokens {first, last, " + std::to_string(policy.sample_rows) +
             " random} x all of hidden, against the FP64 chain through the experts the kernel chose";
   }
-  dsb_moe_route_params rp{};
-  rp.num_tokens = static_cast<int32_t>(T_);
-  rp.num_experts = static_cast<int32_t>(E);
-  rp.num_groups = e.route.num_groups;
-  rp.topk_groups = e.route.topk_groups;
-  rp.topk = static_cast<int32_t>(K);
-  rp.scoring = e.route.scoring;
-  rp.normalize = e.route.normalize ? 1 : 0;
-  rp.routed_scale = e.route.routed_scale;
-  rp.logits = in.at("logits").as<float>();
-  rp.bias = in.at("bias").as<float>();
+  const dsb_moe_route_params rp = route_params();
   const size_t n = checked_.size();
   route_of_.assign(n, {});
   xq_.assign(n, {});
@@ -406,15 +406,8 @@ std::vector<OutputCheck> MoeLayerProblem::reference(const TensorMap& in, const V
 
 OutputAccuracy MoeLayerProblem::check_out(const HostTensor& a, const Tolerance& tol) const {
   const MoeEpShape& e = s_.ep;
-  const int64_t H = e.hidden, K = e.route.topk, E = e.route.num_experts;
-  dsb_moe_route_params rp{};
-  rp.num_experts = static_cast<int32_t>(E);
-  rp.num_groups = e.route.num_groups;
-  rp.topk_groups = e.route.topk_groups;
-  rp.topk = static_cast<int32_t>(K);
-  rp.scoring = e.route.scoring;
-  rp.normalize = e.route.normalize ? 1 : 0;
-  rp.routed_scale = e.route.routed_scale;
+  const int64_t H = e.hidden, K = e.route.topk;
+  const dsb_moe_route_params rp = route_params();
   OutputCheck plain;
   plain.output = "out";
   plain.sampled = sampled_;

@@ -89,13 +89,11 @@ class MoeRouteProblem final : public Problem {
 
   std::vector<uint8_t> params(const std::map<std::string, void*>& ptrs) const override {
     dsb_moe_route_params p = base_params();
-    p.logits = static_cast<const float*>(ptr(ptrs, "logits"));
-    p.bias = static_cast<const float*>(ptr(ptrs, "bias"));
-    p.topk_idx = static_cast<int32_t*>(ptr(ptrs, "topk_idx"));
-    p.topk_weights = static_cast<float*>(ptr(ptrs, "topk_weights"));
-    std::vector<uint8_t> out(sizeof p);
-    std::memcpy(out.data(), &p, sizeof p);
-    return out;
+    p.logits = static_cast<const float*>(tensor_ptr(ptrs, "logits"));
+    p.bias = static_cast<const float*>(tensor_ptr(ptrs, "bias"));
+    p.topk_idx = static_cast<int32_t*>(tensor_ptr(ptrs, "topk_idx"));
+    p.topk_weights = static_cast<float*>(tensor_ptr(ptrs, "topk_weights"));
+    return params_bytes(p);
   }
 
   std::vector<OutputCheck> reference(const TensorMap& in, const VerifyPolicy&, uint64_t) const override {
@@ -126,10 +124,6 @@ class MoeRouteProblem final : public Problem {
   }
 
  private:
-  static void* ptr(const std::map<std::string, void*>& ptrs, const char* name) {
-    const auto it = ptrs.find(name);
-    return it == ptrs.end() ? nullptr : it->second;
-  }
 
   dsb_moe_route_params base_params() const {
     dsb_moe_route_params p{};

@@ -28,7 +28,8 @@ struct Workspace {
   uint16_t* sgu = nullptr;               // [T, 2 Is]
   uint8_t *shq = nullptr, *shs = nullptr;
   uint16_t* sy = nullptr;                // [T, hidden]
-  size_t bytes = 0;
+  void* tail = nullptr;                  // past every buffer: scratch for the chain's GEMM kernels
+  size_t bytes = 0;                      // up to the tail
 };
 
 inline dsb_moe_dispatch_params dispatch_params(const dsb_moe_layer_params& p, const Workspace& w) {
@@ -139,6 +140,7 @@ Workspace carve(const dsb_moe_layer_params& p, void* base, DispatchWsBytes dispa
   }
   w.dispatch_ws = take(static_cast<int64_t>(dispatch_ws_bytes(dispatch_params(p, w))));
   w.combine_ws = take(static_cast<int64_t>(combine_ws_bytes(combine_params(p, w))));
+  w.tail = take(0);
   w.bytes = off;
   return w;
 }

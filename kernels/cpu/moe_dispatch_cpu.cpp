@@ -147,17 +147,26 @@ void quantize_token(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, u
   else quantize_token_base<kType, F>(x, hidden, ue8m0, q, scales);
 }
 
+}  // namespace
+
+void quantize_bf16_1x128(const uint16_t* x, int32_t hidden, dsb_dtype fp8, dsb_dtype scale_dtype, uint8_t* q,
+                         uint8_t* scales) {
+  const bool ue8m0 = scale_dtype == DSB_DTYPE_UE8M0;
+  switch (fp8) {
+    case DSB_DTYPE_E5M2: quantize_token<DSB_DTYPE_E5M2, kE5M2>(x, hidden, ue8m0, q, scales); break;
+    case DSB_DTYPE_E4M3FNUZ: quantize_token<DSB_DTYPE_E4M3FNUZ, kE4M3FNUZ>(x, hidden, ue8m0, q, scales); break;
+    case DSB_DTYPE_E5M2FNUZ: quantize_token<DSB_DTYPE_E5M2FNUZ, kE5M2FNUZ>(x, hidden, ue8m0, q, scales); break;
+    default: quantize_token<DSB_DTYPE_E4M3FN, kE4M3FN>(x, hidden, ue8m0, q, scales); break;
+  }
+}
+
+namespace {
+
 // The token's payload: BF16 rows are x itself; FP8 rows are quantised into buf (codes, then scales).
 const uint8_t* token_payload(const dsb_moe_dispatch_params& p, int64_t t, uint8_t* buf) {
   const uint16_t* x = static_cast<const uint16_t*>(p.x) + t * p.hidden;
   if (!dsb_dtype_is_fp8(p.recv_dtype)) return reinterpret_cast<const uint8_t*>(x);
-  const bool ue8m0 = p.scale_dtype == DSB_DTYPE_UE8M0;
-  switch (p.recv_dtype) {
-    case DSB_DTYPE_E5M2: quantize_token<DSB_DTYPE_E5M2, kE5M2>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
-    case DSB_DTYPE_E4M3FNUZ: quantize_token<DSB_DTYPE_E4M3FNUZ, kE4M3FNUZ>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
-    case DSB_DTYPE_E5M2FNUZ: quantize_token<DSB_DTYPE_E5M2FNUZ, kE5M2FNUZ>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
-    default: quantize_token<DSB_DTYPE_E4M3FN, kE4M3FN>(x, p.hidden, ue8m0, buf, buf + p.hidden); break;
-  }
+  quantize_bf16_1x128(x, p.hidden, p.recv_dtype, p.scale_dtype, buf, buf + p.hidden);
   return buf;
 }
 

@@ -46,6 +46,12 @@ inline uint8_t fp8_encode_finite(float x, const Fp8Format& f) {
   return static_cast<uint8_t>(mag | (sign & keep_sign));
 }
 
+// One BF16 row quantised 1x128 to `fp8` (hidden % 128 == 0), bit-identical to ref::quantize_1x128:
+// codes into q, scales (F32 or UE8M0 bytes) into scales. The dispatch's quantiser (AVX-512, AVX2 or
+// the baseline ISA, chosen at run time), also the MoE layer's for the shared expert.
+void quantize_bf16_1x128(const uint16_t* x, int32_t hidden, dsb_dtype fp8, dsb_dtype scale_dtype, uint8_t* q,
+                         uint8_t* scales);
+
 dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* workspace);
 dsb_status moe_combine_optimized(const dsb_moe_combine_params& p, void* workspace);
 size_t moe_dispatch_optimized_workspace(const dsb_moe_dispatch_params& p);

@@ -91,15 +91,9 @@ dsb_status shared_expert(const dsb_moe_layer_params& p, const Workspace& w) {
   if (Is == 0 || T == 0) return DSB_STATUS_OK;
   const int64_t ss = static_cast<int64_t>(dsb_dtype_size(p.scale_dtype)), hb = H / DSB_FP8_BLOCK;
   const auto* x = static_cast<const uint16_t*>(p.x);
-#pragma omp parallel if (T * H > (1 << 16))
-  {
-    std::vector<float> f(static_cast<size_t>(H));
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < T; ++t) {
-      for (int64_t c = 0; c < H; ++c) f[static_cast<size_t>(c)] = bf16_to_f32(x[t * H + c]);
-      quantize_row(f.data(), H, p.ab_dtype, p.scale_dtype, w.xq + t * H, w.xs + t * hb * ss);
-    }
-  }
+#pragma omp parallel for schedule(static) if (T * H > (1 << 16))
+  for (int64_t t = 0; t < T; ++t)
+    quantize_bf16_1x128(x + t * H, p.hidden, p.ab_dtype, p.scale_dtype, w.xq + t * H, w.xs + t * hb * ss);
   dsb_gemm_fp8_blockscaled_params g1{T, 2 * Is, H, p.ab_dtype, p.scale_dtype, w.xq, w.xs, p.ws13, p.ws13_scale, w.sgu};
   if (const dsb_status s = gemm_fp8_blockscaled_optimized(g1); s != DSB_STATUS_OK) return s;
   act_quant_rows(T, w.sgu, Is, p.ab_dtype, p.scale_dtype, w.shq, w.shs, [](int64_t) { return true; });

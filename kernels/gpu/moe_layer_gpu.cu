@@ -49,18 +49,17 @@ size_t gemm_workspace(const dsb_moe_layer_params& p, const MoeLayerGemms& k, con
 struct StreamLauncher {
   Stream* stream;
   const MoeLayerGemms* kernels;
-  void* gemm_ws;
   gpuStream_t s() const { return stream ? static_cast<gpuStream_t>(stream->native_handle()) : nullptr; }
   Status route(const dsb_moe_route_params& p) { return moe_route_gpu(p, s()); }
   Status dispatch(const dsb_moe_dispatch_params& p, void* ws) { return moe_dispatch_gpu(p, ws, s()); }
   Status combine(const dsb_moe_combine_params& p, void* ws) { return moe_combine_gpu(p, ws, s()); }
   template <class P>
-  Status gemm_with(const Kernel* k, const P& p) {
-    return k ? k->run(&p, gemm_ws, *stream) : gemm_fp8_naive(p, s());
+  Status gemm_with(const Kernel* k, const P& p, void* ws) {
+    return k ? k->run(&p, ws, *stream) : gemm_fp8_naive(p, s());
   }
-  Status gemm(const dsb_gemm_fp8_blockscaled_params& p) { return gemm_with(kernels->dense, p); }
-  Status gemm(const dsb_gemm_fp8_grouped_contiguous_params& p) { return gemm_with(kernels->contiguous, p); }
-  Status gemm(const dsb_gemm_fp8_grouped_masked_params& p) { return gemm_with(kernels->masked, p); }
+  Status gemm(const dsb_gemm_fp8_blockscaled_params& p, void* ws) { return gemm_with(kernels->dense, p, ws); }
+  Status gemm(const dsb_gemm_fp8_grouped_contiguous_params& p, void* ws) { return gemm_with(kernels->contiguous, p, ws); }
+  Status gemm(const dsb_gemm_fp8_grouped_masked_params& p, void* ws) { return gemm_with(kernels->masked, p, ws); }
   size_t dispatch_workspace(const dsb_moe_dispatch_params& p) { return moe_dispatch_gpu_workspace(p); }
   size_t combine_workspace(const dsb_moe_combine_params& p) { return moe_combine_gpu_workspace(p); }
   template <class... K, class... A>
@@ -92,14 +91,12 @@ std::string moe_layer_gemm_refusal(const dsb_moe_layer_params& p, const MoeLayer
 }
 
 size_t moe_layer_gpu_workspace(const dsb_moe_layer_params& p, const MoeLayerGemms& g, const Device& d) {
-  StreamLauncher l{nullptr, &g, nullptr};
-  return moe_layer::carve(p, nullptr, l).bytes + gemm_workspace(p, g, d) + 256;
+  StreamLauncher l{nullptr, &g};
+  return moe_layer::carve(p, nullptr, l).bytes + gemm_workspace(p, g, d);  // the GEMMs' scratch at the tail
 }
 
 Status moe_layer_gpu(const dsb_moe_layer_params& p, void* workspace, Stream& stream, const MoeLayerGemms& g) {
-  StreamLauncher l{&stream, &g, nullptr};
-  const size_t plan_bytes = moe_layer::carve(p, nullptr, l).bytes;
-  l.gemm_ws = static_cast<char*>(workspace) + (plan_bytes + 255) / 256 * 256;
+  StreamLauncher l{&stream, &g};
   return moe_layer::run_layer(p, workspace, l);
 }
 

@@ -4,7 +4,8 @@
 // launchers (routing, dispatch, the grouped GEMMs, combine) over the workspace of
 // kernels/common/moe_layer_plan.hpp. Written once over a launcher L, so the SIMT emulator runs it:
 //   L.route(dsb_moe_route_params), L.dispatch(dsb_moe_dispatch_params, ws), L.combine(..., ws),
-//   L.gemm(dense | grouped contiguous | grouped masked params), L.launch(kernel, grid, args...),
+//   L.gemm(dense | grouped contiguous | grouped masked params, scratch at the workspace's tail),
+//   L.launch(kernel, grid, args...),
 //   L.dispatch_workspace(params), L.combine_workspace(params).
 // Quantisation is bit-identical to reference/quantize.cpp through fp8_block_scale and the codec.
 #pragma once
@@ -104,8 +105,8 @@ inline Rows dispatched_rows(const dsb_moe_layer_params& p, const dsbench::moe_la
 template <class L>
 Status grouped_gemm(const dsb_moe_layer_params& p, const dsbench::moe_layer::Workspace& w, const void* a, const void* sa,
                     const void* b, const void* sb, int64_t n, int64_t k, void* d, L& l) {
-  if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) return l.gemm(dsbench::moe_layer::contiguous_gemm(p, w, a, sa, b, sb, n, k, d));
-  return l.gemm(dsbench::moe_layer::masked_gemm(p, w, a, sa, b, sb, n, k, d));
+  if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) return l.gemm(dsbench::moe_layer::contiguous_gemm(p, w, a, sa, b, sb, n, k, d), w.tail);
+  return l.gemm(dsbench::moe_layer::masked_gemm(p, w, a, sa, b, sb, n, k, d), w.tail);
 }
 
 // One stage of the layer (DSB_MOE_LAYER_ROUTE .. _COMBINE) over the workspace w.
@@ -131,12 +132,14 @@ Status run_stage(const dsb_moe_layer_params& p, const dsbench::moe_layer::Worksp
       Status s = l.launch(quantize_rows_kernel, static_cast<unsigned>(T), static_cast<const uint16_t*>(p.x), H, p.ab_dtype,
                           p.scale_dtype, w.xq, static_cast<void*>(w.xs));
       if (s.ok()) s = l.gemm(dsb_gemm_fp8_blockscaled_params{T, 2 * Is, H, p.ab_dtype, p.scale_dtype, w.xq, w.xs, p.ws13,
-                                                              p.ws13_scale, w.sgu});
+                                                              p.ws13_scale, w.sgu},
+                             w.tail);
       if (s.ok())
         s = l.launch(act_quant_kernel, static_cast<unsigned>(T), static_cast<const uint16_t*>(w.sgu), Is, Rows{},
                      p.ab_dtype, p.scale_dtype, w.shq, static_cast<void*>(w.shs));
       if (s.ok())
-        s = l.gemm(dsb_gemm_fp8_blockscaled_params{T, H, Is, p.ab_dtype, p.scale_dtype, w.shq, w.shs, p.ws2, p.ws2_scale, w.sy});
+        s = l.gemm(dsb_gemm_fp8_blockscaled_params{T, H, Is, p.ab_dtype, p.scale_dtype, w.shq, w.shs, p.ws2, p.ws2_scale, w.sy},
+                   w.tail);
       return s;
     }
     case DSB_MOE_LAYER_COMBINE: {

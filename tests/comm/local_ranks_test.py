@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import checks  # noqa: E402
@@ -26,12 +25,7 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 
 def run(*cmd, timeout=300):
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, timeout=timeout)
-        return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
-    except subprocess.TimeoutExpired as e:
-        return None, "timed out after %d s: %s" % (timeout, e), time.monotonic() - t0
+    return checks.run(list(cmd), ENV, timeout)
 
 
 def a2a_rows(doc):

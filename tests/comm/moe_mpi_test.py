@@ -14,10 +14,8 @@ Prints PASS/FAIL lines and `N passed, M failed`.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import checks  # noqa: E402
@@ -29,18 +27,13 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 
 
 def mpirun(*args, timeout=300):
-    cmd = [MPIEXEC, "--oversubscribe", "-np", str(NP)] + list(args)
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, timeout=timeout)
-        return p.returncode, p.stdout + p.stderr
-    except subprocess.TimeoutExpired as e:
-        return None, "timed out after %d s: %s" % (timeout, e)
+    return checks.run([MPIEXEC, "--oversubscribe", "-np", str(NP)] + list(args), ENV, timeout)
 
 
 def main():
     tmp = tempfile.mkdtemp(prefix="dsbench-moe-mpi-")
     out = os.path.join(tmp, "run.json")
-    rc, log = mpirun(DSBENCH, "run", "--suite", SUITE, "--out", out, "--seed", "13")
+    rc, log, _ = mpirun(DSBENCH, "run", "--suite", SUITE, "--out", out, "--seed", "13")
     check("np %d: dsbench run of the MoE suite exits 0" % NP, rc == 0, "rc=%s %s" % (rc, log[-2000:]))
     if not check("np %d: rank 0 wrote the scorecard" % NP, os.path.exists(out), log[-500:]):
         return checks.finish(tmp)
@@ -77,7 +70,7 @@ def main():
             check(name + ": rank 1 has no tokens, sends (dispatch) / gets back (combine) nothing", empty[key] == 0, empty)
     if NP % 4 == 0:
         bad_out = os.path.join(tmp, "bad.json")
-        rc, log = mpirun(DSBENCH, "run", "--suite", BAD, "--out", bad_out, "--seed", "1", timeout=120)
+        rc, log, _ = mpirun(DSBENCH, "run", "--suite", BAD, "--out", bad_out, "--seed", "1", timeout=120)
         check("np %d: 6 experts over %d ranks ends (exit 1), no hang" % (NP, NP), rc == 1, "rc=%s %s" % (rc, log[-1000:]))
         if os.path.exists(bad_out):
             bad = json.load(open(bad_out))["results"]
@@ -93,7 +86,7 @@ def faults(tmp):
                      ("moe_combine", "moe_combine/t64_h256_e32_k6_contiguous"),
                      ("moe_layer", "moe_layer/t48_h256_i128_e32_k6_contiguous")):
         out = os.path.join(tmp, "corrupt_%s.json" % op)
-        rc, log = mpirun(FAULTY, "--suite", SUITE, "--out", out, "--fault", "corrupt", "--rank", "1", "--op", op,
+        rc, log, _ = mpirun(FAULTY, "--suite", SUITE, "--out", out, "--fault", "corrupt", "--rank", "1", "--op", op,
                          "--case", case, timeout=180)
         check("corrupt %s on rank 1: exit 1" % op, rc == 1, "rc=%s %s" % (rc, log[-800:]))
         rows = json.load(open(out))["results"] if os.path.exists(out) else []
@@ -103,10 +96,8 @@ def faults(tmp):
                           and r["ranks"][0]["wrong_elements"] == 0 for r in opt), json.dumps(opt)[:1500])
     for fault in ("hang", "exit"):
         out = os.path.join(tmp, "%s_layer.json" % fault)
-        t0 = time.time()
-        rc, log = mpirun(FAULTY, "--suite", SUITE, "--out", out, "--fault", fault, "--rank", "1", "--op", "moe_layer",
-                         "--timeout", "4", "--case", "moe_layer/t48*", timeout=120)
-        secs = time.time() - t0
+        rc, log, secs = mpirun(FAULTY, "--suite", SUITE, "--out", out, "--fault", fault, "--rank", "1", "--op", "moe_layer",
+                               "--timeout", "4", "--case", "moe_layer/t48*", timeout=120)
         check("%s in moe_layer on rank 1: the job ends with an error, no hang" % fault,
               rc not in (0, None) and secs < 90, "rc=%s after %.0f s: %s" % (rc, secs, log[-800:]))
         if fault == "hang":

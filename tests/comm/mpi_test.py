@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import checks  # noqa: E402
@@ -30,13 +29,7 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 
 
 def mpirun(np, *args, timeout=300):
-    cmd = [MPIEXEC, "--oversubscribe", "-np", str(np)] + list(args)
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, timeout=timeout)
-        return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
-    except subprocess.TimeoutExpired as e:
-        return None, "timed out after %d s: %s" % (timeout, e), time.monotonic() - t0
+    return checks.run([MPIEXEC, "--oversubscribe", "-np", str(np)] + list(args), ENV, timeout)
 
 
 def a2a_rows(doc):

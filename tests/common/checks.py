@@ -16,6 +16,19 @@ def check(name, ok, why="", limit=1500):
     return ok
 
 
+def run(cmd, env, timeout):
+    """Runs cmd (a list); returns (exit code, or None when it ran past `timeout` seconds and was
+    killed, stdout + stderr, seconds it took)."""
+    import subprocess
+    import time
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, timeout=timeout)
+        return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
+    except subprocess.TimeoutExpired as e:
+        return None, "timed out after %d s: %s" % (timeout, e), time.monotonic() - t0
+
+
 def summary():
     """Prints the closing line; returns the number of failures."""
     print("%d passed, %d failed" % (passed, failed))

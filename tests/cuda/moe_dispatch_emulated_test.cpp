@@ -16,23 +16,12 @@
 
 #include "tests/cuda/emu/harness_case.hpp"
 #include "tests/cuda/emu/simt_emulator.hpp"
-#include "kernels/gpu/moe_dispatch_gpu_kernel.cuh"
+#include "tests/cuda/emu/moe_dispatch_launcher.hpp"
 
 namespace dsbench {
 namespace {
 
-// Enqueues into the emulator: memsets at once, kernels block after block.
-struct EmuLauncher {
-  Status fill(void* p, int byte, size_t n) {
-    std::memset(p, byte, n);
-    return Status::success();
-  }
-  template <class... K, class... A>
-  Status launch(void (*kernel)(K...), unsigned grid, A... args) {
-    emu::launch({grid, 1, 1}, gpu::moe::kThreads, 0, [&] { kernel(args...); });
-    return Status::success();
-  }
-};
+using EmuLauncher = emu_test::MoeDispatchLauncher;
 
 int run_smoke(dsb_op op) {
   const PaperCudaDevice dev;

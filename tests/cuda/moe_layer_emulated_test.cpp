@@ -17,23 +17,13 @@
 
 #include "tests/cuda/emu/harness_case.hpp"
 #include "tests/cuda/emu/simt_emulator.hpp"
-#include "kernels/gpu/moe_dispatch_gpu_kernel.cuh"
+#include "tests/cuda/emu/moe_dispatch_launcher.hpp"
 #include "kernels/gpu/moe_layer_gpu_kernel.cuh"
 
 namespace dsbench {
 namespace {
 
-struct DispatchEmu {  // the dispatch/combine sequences' launcher
-  Status fill(void* p, int byte, size_t n) {
-    std::memset(p, byte, n);
-    return Status::success();
-  }
-  template <class... K, class... A>
-  Status launch(void (*kernel)(K...), unsigned grid, A... args) {
-    emu::launch({grid, 1, 1}, gpu::moe::kThreads, 0, [&] { kernel(args...); });
-    return Status::success();
-  }
-};
+using DispatchEmu = emu_test::MoeDispatchLauncher;  // the dispatch/combine sequences' launcher
 
 Status of(dsb_status s) { return s == DSB_STATUS_OK ? Status::success() : Status::error(s, dsb_status_name(s)); }
 
@@ -48,9 +38,9 @@ struct LayerEmu {
     DispatchEmu d;
     return gpu::moe::combine_sequence(p, ws, d);
   }
-  Status gemm(const dsb_gemm_fp8_blockscaled_params& p) { return of(cpu::gemm_fp8_blockscaled_optimized(p)); }
-  Status gemm(const dsb_gemm_fp8_grouped_contiguous_params& p) { return of(cpu::gemm_fp8_grouped_contiguous_optimized(p)); }
-  Status gemm(const dsb_gemm_fp8_grouped_masked_params& p) { return of(cpu::gemm_fp8_grouped_masked_optimized(p)); }
+  Status gemm(const dsb_gemm_fp8_blockscaled_params& p, void*) { return of(cpu::gemm_fp8_blockscaled_optimized(p)); }
+  Status gemm(const dsb_gemm_fp8_grouped_contiguous_params& p, void*) { return of(cpu::gemm_fp8_grouped_contiguous_optimized(p)); }
+  Status gemm(const dsb_gemm_fp8_grouped_masked_params& p, void*) { return of(cpu::gemm_fp8_grouped_masked_optimized(p)); }
   size_t dispatch_workspace(const dsb_moe_dispatch_params& p) { return gpu::moe_dispatch_gpu_workspace(p); }
   size_t combine_workspace(const dsb_moe_combine_params& p) { return gpu::moe_combine_gpu_workspace(p); }
   template <class... K, class... A>
