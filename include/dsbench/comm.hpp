@@ -86,6 +86,7 @@ class Communicator {
     handle_.impl = this;
     handle_.alltoallv = &c_alltoallv;
     handle_.last_error = &c_last_error;
+    handle_.wait = &c_wait;
   }
 
  private:
@@ -95,6 +96,12 @@ class Communicator {
     auto* c = static_cast<Communicator*>(self->impl);
     const Status st = c->alltoallv(send, send_counts, send_displs, recv, recv_counts, recv_displs, dtype, native_stream);
     if (!st.ok() || !c->last_error_.empty()) c->last_error_ = st.message;  // no string work on the timed success path
+    return st.code;
+  }
+  static dsb_status c_wait(dsb_comm* self, void* native_stream) {
+    auto* c = static_cast<Communicator*>(self->impl);
+    const Status st = c->wait(native_stream);
+    if (!st.ok() || !c->last_error_.empty()) c->last_error_ = st.message;
     return st.code;
   }
   static const char* c_last_error(dsb_comm* self) { return static_cast<Communicator*>(self->impl)->last_error_.c_str(); }

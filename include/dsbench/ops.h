@@ -46,6 +46,11 @@ struct dsb_comm {
                           const int64_t* send_displs, void* recv, const int64_t* recv_counts,
                           const int64_t* recv_displs, dsb_dtype dtype, void* stream);
   const char* (*last_error)(dsb_comm* self); /* text of the last failure; never NULL */
+  /* Blocks until the work enqueued on `stream` (exchanges and kernels) has completed, polling so
+   * that a peer that never arrives is DSB_STATUS_TIMEOUT, not a hang; NULL stream on the CPU. A kernel
+   * that must read exchanged counts on the host (expert-parallel dispatch) calls it. The last field:
+   * appended after alltoallv, as new fields always are. */
+  dsb_status (*wait)(dsb_comm* self, void* stream);
 };
 
 /* ---- FP8 GEMM with fine-grained (DeepSeek-V3) scaling -------------------------------------------

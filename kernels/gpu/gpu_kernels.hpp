@@ -4,6 +4,7 @@
 // hip_kernels.cpp).
 #pragma once
 
+#include <algorithm>
 #include <string>
 
 #include "dsbench/kernel.hpp"
@@ -104,23 +105,28 @@ class MlaDecodeNaiveKernel final : public KernelFor<dsb_mla_decode_params> {
   std::string backend_;
 };
 
-// What the one-device MoE kernels take: world size 1 (expert parallelism needs the NCCL/RCCL
-// exchange, not written yet), BF16 or the device's FP8 family for the payload.
-inline Support moe_gpu_support(int32_t world_size, dsb_dtype recv_dtype, int32_t hidden, const Device& device,
-                               const std::string& backend) {
+// What the MoE kernels take: BF16 or the device's FP8 family for the payload, and with more than one
+// rank the run's communicator (NCCL/RCCL, through which the records travel) and experts that split
+// evenly over the ranks.
+template <class P>
+Support moe_gpu_support(const P& p, dsb_dtype recv_dtype, const Device& device, const std::string& backend) {
   if (device.backend() != backend) return Support::no("needs a " + backend + " device");
-  if (world_size != 1)
-    return Support::no("world size " + std::to_string(world_size) + ": the GPU kernels are single-device; expert "
-                       "parallelism over NCCL/RCCL is not written yet");
+  if (p.world_size > 1) {
+    if (p.comm == nullptr || p.comm->alltoallv == nullptr)
+      return Support::no("world size " + std::to_string(p.world_size) + " without a communicator for this run");
+    if (p.comm->world_size != p.world_size || p.comm->rank != p.rank) return Support::no("the communicator's world is not the case's");
+  }
+  if (p.num_experts % std::max(1, p.world_size) != 0) return Support::no("num_experts is not a multiple of world_size");
   if (recv_dtype != DSB_DTYPE_BF16) {
     if (const Support s = fp8_family_support(recv_dtype, device); !s.ok) return s;
-    if (hidden % 128 != 0) return Support::no("FP8 payload needs hidden % 128 == 0");
+    if (p.hidden % 128 != 0) return Support::no("FP8 payload needs hidden % 128 == 0");
   }
   return Support::yes();
 }
 
-// MoE dispatch on one device: counts, offsets, and one block per (token, slot) pair that copies the
-// token or casts it to FP8 with 1x128 scales (kernels/gpu/moe_dispatch_gpu_kernel.cuh).
+// MoE dispatch: counts, offsets, and one block per (token, slot) pair that copies the token or casts
+// it to FP8 with 1x128 scales into its row (one device) or into a record for its expert's rank (more
+// than one: records through the communicator, then placed): kernels/gpu/moe_dispatch_gpu_kernel.cuh.
 class MoeDispatchGpuKernel final : public KernelFor<dsb_moe_dispatch_params> {
  public:
   explicit MoeDispatchGpuKernel(const std::string& backend) : KernelFor(backend, "permute"), backend_(backend) {}
@@ -129,7 +135,7 @@ class MoeDispatchGpuKernel final : public KernelFor<dsb_moe_dispatch_params> {
   Support supports(const dsb_moe_dispatch_params& p, const Device& d) const override {
     if (p.scale_dtype != DSB_DTYPE_F32 && p.scale_dtype != DSB_DTYPE_UE8M0 && p.recv_dtype != DSB_DTYPE_BF16)
       return Support::no("scale_dtype must be f32 or ue8m0");
-    return moe_gpu_support(p.world_size, p.recv_dtype, p.hidden, d, backend_);
+    return moe_gpu_support(p, p.recv_dtype, d, backend_);
   }
   size_t workspace_bytes(const dsb_moe_dispatch_params& p, const Device&) const override {
     return moe_dispatch_gpu_workspace(p);
@@ -142,14 +148,15 @@ class MoeDispatchGpuKernel final : public KernelFor<dsb_moe_dispatch_params> {
   std::string backend_;
 };
 
-// MoE combine on one device: the inverse of recv_src, then one block per token summing its slots.
+// MoE combine: the inverse of recv_src (one device) or rows sent home as records and their inverse
+// (more than one rank), then one block per token summing its slots.
 class MoeCombineGpuKernel final : public KernelFor<dsb_moe_combine_params> {
  public:
   explicit MoeCombineGpuKernel(const std::string& backend) : KernelFor(backend, "gather"), backend_(backend) {}
 
  protected:
   Support supports(const dsb_moe_combine_params& p, const Device& d) const override {
-    return moe_gpu_support(p.world_size, DSB_DTYPE_BF16, p.hidden, d, backend_);
+    return moe_gpu_support(p, DSB_DTYPE_BF16, d, backend_);
   }
   size_t workspace_bytes(const dsb_moe_combine_params& p, const Device&) const override {
     return moe_combine_gpu_workspace(p);
@@ -179,7 +186,7 @@ class MoeLayerGpuKernel final : public KernelFor<dsb_moe_layer_params> {
     if (p.scale_dtype != DSB_DTYPE_F32 && p.scale_dtype != DSB_DTYPE_UE8M0) return Support::no("scale_dtype must be f32 or ue8m0");
     if (!dsb_dtype_is_fp8(p.ab_dtype)) return Support::no("ab_dtype must be an FP8 type");
     if (p.stage < DSB_MOE_LAYER_ALL || p.stage >= DSB_MOE_LAYER_STAGE_COUNT) return Support::no("stage out of range");
-    if (const Support s = moe_gpu_support(p.world_size, p.ab_dtype, p.hidden, d, backend_); !s.ok) return s;
+    if (const Support s = moe_gpu_support(p, p.ab_dtype, d, backend_); !s.ok) return s;
     if (const Support s = moe_route_gpu_support(dsbench::moe_layer::route_params(p)); !s.ok) return s;
     if (const std::string why = moe_layer_gemm_refusal(p, gemms_, d); !why.empty()) return Support::no(why);
     return Support::yes();

@@ -16,6 +16,10 @@ using gpuStream_t = hipStream_t;
 #define gpuGetLastError hipGetLastError
 #define gpuGetErrorString hipGetErrorString
 #define gpuGetErrorName hipGetErrorName
+#define gpuMemsetAsync hipMemsetAsync
+#define gpuMemcpyAsync hipMemcpyAsync
+#define gpuMemcpyDeviceToHost hipMemcpyDeviceToHost
+#define gpuStreamSynchronize hipStreamSynchronize
 #define DSB_GPU_RUNTIME "hip"
 #else
 #include <cuda_runtime.h>
@@ -25,6 +29,10 @@ using gpuStream_t = cudaStream_t;
 #define gpuGetLastError cudaGetLastError
 #define gpuGetErrorString cudaGetErrorString
 #define gpuGetErrorName cudaGetErrorName
+#define gpuMemsetAsync cudaMemsetAsync
+#define gpuMemcpyAsync cudaMemcpyAsync
+#define gpuMemcpyDeviceToHost cudaMemcpyDeviceToHost
+#define gpuStreamSynchronize cudaStreamSynchronize
 #define DSB_GPU_RUNTIME "cuda"
 #endif
 

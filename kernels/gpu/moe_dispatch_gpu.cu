@@ -1,5 +1,6 @@
-// MoE dispatch and combine on one GPU: the launch sequences of moe_dispatch_gpu_kernel.cuh on a
-// CUDA or HIP stream.
+// MoE dispatch and combine on a GPU: the launch sequences of moe_dispatch_gpu_kernel.cuh on a CUDA or
+// HIP stream, exchanging through the run's communicator (NCCL/RCCL) when the world has more than one
+// rank.
 #include "kernels/gpu/moe_dispatch_gpu.hpp"
 
 #include "kernels/gpu/gpu_portability.hpp"
@@ -8,14 +9,18 @@
 namespace dsbench::gpu {
 namespace {
 
+// The communicator's failure as a Status, in its own words.
+Status comm_status(dsb_comm* comm, dsb_status code, const char* what) {
+  if (code == DSB_STATUS_OK) return Status::success();
+  std::string why = std::string(what) + ": " + dsb_status_name(code);
+  if (comm != nullptr && comm->last_error != nullptr) why += std::string(": ") + comm->last_error(comm);
+  return Status::error(code, why);
+}
+
 struct StreamLauncher {
   gpuStream_t s;
   Status fill(void* p, int byte, size_t n) {
-#if defined(__HIPCC__) || defined(DSB_GPU_HIP)
-    DSB_GPU_CHECK(hipMemsetAsync(p, byte, n, s));
-#else
-    DSB_GPU_CHECK(cudaMemsetAsync(p, byte, n, s));
-#endif
+    DSB_GPU_CHECK(gpuMemsetAsync(p, byte, n, s));
     return Status::success();
   }
   template <class... K, class... A>
@@ -24,14 +29,28 @@ struct StreamLauncher {
     DSB_GPU_CHECK_LAUNCH();
     return Status::success();
   }
+  Status to_host(void* dst, const void* src, size_t n) {
+    DSB_GPU_CHECK(gpuMemcpyAsync(dst, src, n, gpuMemcpyDeviceToHost, s));
+    return Status::success();
+  }
+  Status exchange(dsb_comm* comm, const void* send, const int64_t* sc, const int64_t* sd, void* recv, const int64_t* rc,
+                  const int64_t* rd, dsb_dtype dtype) {
+    return comm_status(comm, comm->alltoallv(comm, send, sc, sd, recv, rc, rd, dtype, s), "MoE exchange (alltoallv)");
+  }
+  // The communicator's wait polls, so that a peer that never arrives is a timeout rather than a hang;
+  // the stream sync after it only returns what is already done.
+  Status wait(dsb_comm* comm) {
+    if (comm->wait != nullptr)
+      if (Status st = comm_status(comm, comm->wait(comm, s), "MoE exchange (wait)"); !st.ok()) return st;
+    DSB_GPU_CHECK(gpuStreamSynchronize(s));
+    return Status::success();
+  }
 };
 
 }  // namespace
 
-size_t moe_dispatch_gpu_workspace(const dsb_moe_dispatch_params& p) { return moe::dispatch_workspace_bytes(p.num_experts); }
-size_t moe_combine_gpu_workspace(const dsb_moe_combine_params& p) {
-  return static_cast<size_t>(p.num_tokens) * static_cast<size_t>(p.topk) * 4;
-}
+size_t moe_dispatch_gpu_workspace(const dsb_moe_dispatch_params& p) { return moe::dispatch_workspace_bytes(p); }
+size_t moe_combine_gpu_workspace(const dsb_moe_combine_params& p) { return moe::combine_workspace_bytes(p); }
 
 Status moe_dispatch_gpu(const dsb_moe_dispatch_params& p, void* workspace, void* stream) {
   StreamLauncher l{static_cast<gpuStream_t>(stream)};

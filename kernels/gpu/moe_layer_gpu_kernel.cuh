@@ -17,10 +17,11 @@
 #include "dsbench/ops.h"
 #include "dsbench/status.hpp"
 #include "kernels/common/moe_layer_plan.hpp"
+#include "kernels/gpu/fp8_quantize_block.cuh"
 
 namespace dsbench::gpu::moe_layer {
 
-constexpr int kThreads = 128;  // one 1x128 block per pass: thread i owns channel i
+constexpr int kThreads = kQuantThreads;  // one 1x128 block per pass: thread i owns channel i
 
 // Which rows of a [rows, ...] buffer hold data: all, those with m_indices >= 0 (contiguous), or
 // those under their expert's count (masked, `cap` rows per expert).
@@ -33,26 +34,6 @@ __device__ inline bool row_holds_data(const Rows& r, int64_t row) {
   if (r.m_indices) return r.m_indices[row] >= 0;
   if (r.count) return row % r.cap < r.count[row / r.cap];
   return true;
-}
-
-// Quantises v (channel tid of a 128-channel block) with the block's amax; red is kThreads floats of
-// shared memory. Every thread of the block must call it.
-__device__ inline void quantize_block(float v, int tid, float* red, dsb_dtype fp8, dsb_dtype sd, uint8_t* q,
-                                      void* scales, int64_t scale_index) {
-  red[tid] = fabsf(v);
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (tid < s) red[tid] = fmaxf(red[tid], red[tid + s]);
-    __syncthreads();
-  }
-  const bool ue8m0 = sd == DSB_DTYPE_UE8M0;
-  const float scale = fp8_block_scale(red[0], fp8, ue8m0);
-  *q = fp8_encode(v / scale, fp8);
-  if (tid == 0) {
-    if (ue8m0) static_cast<uint8_t*>(scales)[scale_index] = ue8m0_from_f32_ceil(scale);
-    else static_cast<float*>(scales)[scale_index] = scale;
-  }
-  __syncthreads();  // red[] is rewritten by the next block
 }
 
 // One block per row of gu [rows, 2I] (gate, then up): h = SiLU(gate) * up in FP32, quantised 1x128

@@ -16,6 +16,7 @@
 #include "tests/cuda/paper_cuda_device.hpp"
 
 #include "tests/cuda/emu/harness_case.hpp"
+#include "tests/cuda/emu/local_ranks.hpp"
 #include "tests/cuda/emu/simt_emulator.hpp"
 #include "tests/cuda/emu/moe_dispatch_launcher.hpp"
 #include "kernels/gpu/moe_layer_gpu_kernel.cuh"
@@ -75,6 +76,31 @@ TEST(MoeLayerGpuEmulated, PassesEverySmokeLayerCaseAndStagesAloneChangeNothing) 
   EXPECT_GE(ran, 2);
 }
 
+TEST(MoeLayerGpuEmulated, ExpertParallelOverTwoRanksPassesOnEveryRank) {
+  // The multi-rank suite's layer cases (contiguous with a shared expert; masked, skewed, UE8M0, an
+  // empty rank), the dispatch and combine exchanging through the in-process communicator.
+  const Suite suite = load_suite(std::string(DSB_TEST_DATA_DIR) + "/comm/moe_suite.json");
+  int ran = 0;
+  for (const CaseSpec& spec : suite.cases) {
+    if (spec.op != "moe_layer") continue;
+    emu_test::run_ranks(2, [&](const RankContext& ctx) {
+      const PaperCudaDevice dev;
+      const gpu::MoeLayerGpuKernel layer_kernel("cuda");
+      const std::string what = spec.id + " rank " + std::to_string(ctx.rank);
+      auto c = emu_test::prepare_case<dsb_moe_layer_params>(DSB_OP_MOE_LAYER, spec.params, 29, 0x5a, ctx);
+      const Support ok = static_cast<const Kernel&>(layer_kernel).supports(&c.params, dev);
+      ASSERT_TRUE(ok.ok) << what << ": " << ok.reason;
+      LayerEmu l;
+      std::vector<uint8_t> ws(gpu::moe_layer::carve(c.params, nullptr, l).bytes + 16);
+      const Status st = gpu::moe_layer::run_layer(c.params, ws.data(), l);
+      ASSERT_TRUE(st.ok()) << what << ": " << st.message;
+      emu_test::expect_case_passes(c, what);
+    });
+    ++ran;
+  }
+  EXPECT_GE(ran, 2);
+}
+
 TEST(MoeLayerGpuEmulated, ActQuantMatchesTheReferenceQuantiserBitForBit) {
   // One row of gate/up with a wide spread of magnitudes: the kernel's codes and scales against
   // SiLU * up in FP32 through ref-equivalent 1x128 quantisation (fp8_block_scale and the codec).
@@ -119,7 +145,7 @@ TEST(MoeLayerGpuKernel, RefusesWhatItCannotRunWithTheReason) {
   EXPECT_TRUE(layer.supports(&p, dev).ok) << layer.supports(&p, dev).reason;
   dsb_moe_layer_params q = p;
   q.world_size = 2;
-  EXPECT_NE(layer.supports(&q, dev).reason.find("single-device"), std::string::npos);
+  EXPECT_NE(layer.supports(&q, dev).reason.find("without a communicator"), std::string::npos);
   q = p;
   q.ab_dtype = DSB_DTYPE_E4M3FNUZ;
   EXPECT_NE(layer.supports(&q, dev).reason.find("OCP FP8"), std::string::npos);

@@ -25,12 +25,13 @@ struct HarnessCase {
 };
 
 // poison: the byte every output starts as (the runner uses 0xff; int32 outputs where -1 is a valid
-// value want another).
+// value want another). ctx: the rank, for a rank of an expert-parallel world (emu_test::run_ranks).
 template <class P>
-HarnessCase<P> prepare_case(dsb_op op, const nlohmann::json& json, uint64_t seed, uint8_t poison) {
+HarnessCase<P> prepare_case(dsb_op op, const nlohmann::json& json, uint64_t seed, uint8_t poison,
+                            const RankContext& ctx = RankContext{0, 1, nullptr, 0}) {
   HarnessCase<P> c;
   c.op = op;
-  c.problem = find_driver(op)->make_on(json, RankContext{0, 1, nullptr, 0});
+  c.problem = find_driver(op)->make_on(json, ctx);
   for (const TensorSpec& s : c.problem->inputs()) c.tensors.emplace(s.name, HostTensor(s));
   c.problem->generate(seed, c.tensors);
   for (const TensorSpec& s : c.problem->outputs()) {

@@ -393,7 +393,7 @@ class Block {
   // Fiber stacks, kept across blocks (uninitialised: a new block does not pay for zeroing them).
   static constexpr size_t kStackBytes = 128 * 1024;
   static char* stack(int t) {
-    static std::vector<std::unique_ptr<char[]>> pool;
+    static thread_local std::vector<std::unique_ptr<char[]>> pool;
     while (pool.size() <= static_cast<size_t>(t)) pool.emplace_back(new char[kStackBytes]);
     return pool[static_cast<size_t>(t)].get();
   }
@@ -413,7 +413,7 @@ class Block {
   std::vector<WgState> wg_ = std::vector<WgState>(fibers_.size());
   int spins_ = 0;
   int me_ = 0;
-  static inline Block* current_ = nullptr;
+  static inline thread_local Block* current_ = nullptr;  // per OS thread: ranks may emulate side by side
 };
 
 // Runs body for every thread of every block of the grid, one block at a time.
@@ -442,7 +442,9 @@ inline ThreadIdx thread_idx() { return {static_cast<unsigned>(Block::current().t
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
-#define __shared__ static  // one block runs at a time, all its fibers on one OS thread
+// One block runs at a time per OS thread, all its fibers on that thread; thread_local so that ranks
+// emulated on threads of their own (expert-parallel tests) do not share a block's shared memory.
+#define __shared__ static thread_local
 #define threadIdx (::emu::thread_idx())
 #define blockIdx (::emu::Block::current().block_idx())
 #define gridDim (::emu::Block::current().grid_dim())
