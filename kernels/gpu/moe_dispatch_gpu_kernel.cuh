@@ -1,15 +1,17 @@
 // Device code of the portable MoE dispatch and combine, and their launch sequences.
 //
 // One device (world size 1): counts per expert, offsets (each expert's rows padded to 128 in the
-// contiguous layout), the scatter of every (token, slot) pair with the 1x128 FP8 cast fused
-// (bit-identical to reference/quantize.cpp through fp8_quantize_block.cuh), and the weighted combine
-// through the inverse of recv_src.
+// contiguous layout), one thread per (token, slot) pair claiming its row, then the token-major cast:
+// each token read and quantised 1x128 once (a 1x128 block per 32 lanes, amax by shuffles, bit-identical
+// to reference/quantize.cpp through fp8_block_scale and the shared codec) and written to all of its
+// rows. Combine: the inverse of recv_src, then one block per token summing w * y in FP32.
 //
 // Expert parallelism (world size W > 1, experts split evenly): rows travel as int32 records through
 // the communicator's alltoallv on the stream (NCCL/RCCL on device buffers), DeepEP's "normal" mode:
-//   dispatch: count pairs per destination rank -> pack records [src, t, j, e | payload] with the cast
-//   fused -> exchange the counts -> (host) read them, check every rank has room -> exchange the
-//   records -> count per local expert -> offsets -> place each record in its expert's rows;
+//   dispatch: count pairs per destination rank -> claim records [src, t, j, e | payload], the same
+//   cast writing the payloads -> exchange the counts -> (host) read them, check every rank has room
+//   -> exchange the records -> count per local expert -> offsets -> place each record in its
+//   expert's rows;
 //   combine: count rows per source rank -> pack [t, j | y] -> exchange -> inverse (pair -> record)
 //   -> the same weighted sum, reading y from the received records.
 // The host reads the exchanged counts between the two exchanges (one sync per exchange round, as
@@ -35,7 +37,6 @@
 #include "dsbench/numerics/fp8.hpp"
 #include "dsbench/ops.h"
 #include "dsbench/status.hpp"
-#include "kernels/gpu/fp8_quantize_block.cuh"
 
 #ifndef DSB_GPU_ATOMIC_ADD
 #define DSB_GPU_ATOMIC_ADD(ptr, v) atomicAdd((ptr), (v))
@@ -43,8 +44,9 @@
 
 namespace dsbench::gpu::moe {
 
-constexpr int kThreads = kQuantThreads;  // one FP8 block of 128 channels per pass: thread i owns channel i
+constexpr int kThreads = 128;  // per block, in every kernel here
 constexpr int64_t kRowAlign = 128;
+constexpr int64_t kHeaderWords = 4;  // of a record (expert parallelism, below)
 
 // ---- the payload of a row: BF16 copied, or FP8 codes and 1x128 scales ------------------------------
 
@@ -56,24 +58,101 @@ __host__ __device__ inline int64_t payload_scale_bytes(const dsb_moe_dispatch_pa
   return static_cast<int64_t>(p.hidden / 128) * (p.scale_dtype == DSB_DTYPE_UE8M0 ? 1 : 4);
 }
 
-// Token x (BF16 bits) into out (row bytes) and scales (hidden/128 entries) by the whole block.
-__device__ inline void write_payload(const dsb_moe_dispatch_params& p, const uint16_t* x, void* out, void* scales) {
+// A shuffle within a group of 32 lanes: a CUDA warp, half of a 64-lane AMD wave.
+__device__ inline float lanes32_xor(float v, int mask) {
+#if defined(__HIPCC__) || defined(DSB_GPU_HIP)
+  return __shfl_xor(v, mask, 32);
+#else
+  return __shfl_xor_sync(0xffffffffu, v, mask);
+#endif
+}
+
+// Where the cast writes each (token, slot) pair: where[pair] is a layout row (records null) or the
+// word offset of the pair's record in records; -1 for a pair with no destination.
+struct CastTarget {
+  const int64_t* where;
+  int32_t* records;
+};
+__device__ inline uint8_t* pair_row(const dsb_moe_dispatch_params& p, const CastTarget& g, int64_t at) {
+  if (g.records) return reinterpret_cast<uint8_t*>(g.records + at + kHeaderWords);
+  return static_cast<uint8_t*>(p.recv_x) + at * payload_row_bytes(p);
+}
+__device__ inline uint8_t* pair_scales(const dsb_moe_dispatch_params& p, const CastTarget& g, int64_t at) {
+  if (g.records) return pair_row(p, g, at) + payload_row_bytes(p);
+  return static_cast<uint8_t*>(p.recv_scale) + at * payload_scale_bytes(p);
+}
+
+constexpr int kCastChannels = 4 * kThreads;  // channels per block: 4 groups of 32 lanes x 4 channels
+
+// Grid: tokens x ceil(hidden / 512) blocks (flattened), 128 threads. Each token is read and
+// quantised once, and its codes written to every row (or record) of its pairs: a 1x128 block is one
+// group of 32 lanes holding 4 channels each, its amax a 5-step shuffle (no shared memory, no block
+// barrier). BF16: the same 4 channels per thread copied to every destination.
+__global__ void moe_cast_kernel(dsb_moe_dispatch_params p, CastTarget g) {
+  const int64_t chunks = (p.hidden + kCastChannels - 1) / kCastChannels;
+  const int64_t t = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
   const int tid = threadIdx.x;
+  const uint16_t* x = static_cast<const uint16_t*>(p.x) + t * p.hidden;
+  const int64_t* where = g.where + t * p.topk;
   if (p.recv_dtype == DSB_DTYPE_BF16) {  // else an FP8 type (supports() allows no other)
-    auto* o = static_cast<uint16_t*>(out);
-    for (int32_t c = tid; c < p.hidden; c += kThreads) o[c] = x[c];
+    const int64_t c0 = chunk * kCastChannels + tid * 4;
+    if (c0 >= p.hidden) return;
+    // 8-byte moves when every row starts 8-byte aligned (layout rows: hidden % 4 == 0; records are
+    // 16-byte aligned with a 16-byte header).
+    const bool vec = p.hidden % 4 == 0;
+    for (int j = 0; j < p.topk; ++j) {
+      if (where[j] < 0) continue;
+      auto* o = reinterpret_cast<uint16_t*>(pair_row(p, g, where[j]));
+      if (vec) {
+        *reinterpret_cast<uint64_t*>(o + c0) = *reinterpret_cast<const uint64_t*>(x + c0);
+      } else {
+        for (int64_t c = c0; c < c0 + 4 && c < p.hidden; ++c) o[c] = x[c];
+      }
+    }
     return;
   }
-  __shared__ float red[kThreads];
-  auto* q = static_cast<uint8_t*>(out);
-  for (int32_t b = 0; b < p.hidden / 128; ++b)
-    quantize_block(bf16_to_f32(x[b * 128 + tid]), tid, red, p.recv_dtype, p.scale_dtype, q + b * 128 + tid, scales, b);
+  const int lane = tid % 32;
+  const int64_t b = chunk * 4 + tid / 32;  // this group's 1x128 block
+  if (b >= p.hidden / 128) return;         // uniform over the group
+  const uint64_t bits = *reinterpret_cast<const uint64_t*>(x + b * 128 + lane * 4);
+  float v[4], amax = 0.0f;
+  for (int k = 0; k < 4; ++k) {
+    v[k] = bf16_to_f32(static_cast<uint16_t>(bits >> (16 * k)));
+    amax = fmaxf(amax, fabsf(v[k]));  // fmaxf drops NaNs, as the reference's std::max does
+  }
+  for (int m = 16; m > 0; m >>= 1) amax = fmaxf(amax, lanes32_xor(amax, m));
+  const bool ue8m0 = p.scale_dtype == DSB_DTYPE_UE8M0;
+  const float scale = fp8_block_scale(amax, p.recv_dtype, ue8m0);
+  uint32_t codes = 0;
+  for (int k = 0; k < 4; ++k) codes |= static_cast<uint32_t>(fp8_encode(v[k] / scale, p.recv_dtype)) << (8 * k);
+  for (int j = 0; j < p.topk; ++j) {
+    if (where[j] < 0) continue;
+    *reinterpret_cast<uint32_t*>(pair_row(p, g, where[j]) + b * 128 + lane * 4) = codes;
+    if (lane == 0) {
+      uint8_t* sc = pair_scales(p, g, where[j]);
+      if (ue8m0) sc[b] = ue8m0_from_f32_ceil(scale);
+      else reinterpret_cast<float*>(sc)[b] = scale;
+    }
+  }
+}
+
+inline unsigned cast_grid(const dsb_moe_dispatch_params& p) {
+  return static_cast<unsigned>(static_cast<int64_t>(p.num_tokens) * ((p.hidden + kCastChannels - 1) / kCastChannels));
 }
 
 // n elements from src to dst by the whole block.
 template <class T>
 __device__ inline void copy_n(const T* src, T* dst, int64_t n) {
   for (int64_t i = threadIdx.x; i < n; i += kThreads) dst[i] = src[i];
+}
+// n bytes by the whole block, in the widest words both ends' alignment allows (uniform over it).
+__device__ inline void copy_bytes(const void* src, void* dst, int64_t n) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(src) | reinterpret_cast<uintptr_t>(dst) | static_cast<uintptr_t>(n);
+  if (a % 16 == 0) copy_n(static_cast<const uint4*>(src), static_cast<uint4*>(dst), n / 16);
+  else if (a % 8 == 0) copy_n(static_cast<const uint64_t*>(src), static_cast<uint64_t*>(dst), n / 8);
+  else if (a % 4 == 0) copy_n(static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), n / 4);
+  else if (a % 2 == 0) copy_n(static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst), n / 2);
+  else copy_n(static_cast<const uint8_t*>(src), static_cast<uint8_t*>(dst), n);
 }
 
 // ---- one device ------------------------------------------------------------------------------------
@@ -82,12 +161,17 @@ struct Workspace {  // carved from the kernel's workspace
   int32_t* counts;  // [E] pairs per expert
   int32_t* cursor;  // [E] rows handed out so far
   int64_t* offset;  // [E] first row of each expert (contiguous)
+  int64_t* where;   // [T*K] the row of each pair, or -1
 };
 
-inline size_t local_workspace_bytes(int32_t num_experts) { return static_cast<size_t>(num_experts) * 16; }
+inline size_t local_counters_bytes(int32_t num_experts) { return static_cast<size_t>(num_experts) * 16; }
+inline size_t local_workspace_bytes(const dsb_moe_dispatch_params& p) {
+  return local_counters_bytes(p.num_experts) + static_cast<size_t>(p.num_tokens) * static_cast<size_t>(p.topk) * 8;
+}
 inline Workspace carve(void* ws, int32_t e) {
   auto* p = static_cast<uint8_t*>(ws);
-  return {reinterpret_cast<int32_t*>(p), reinterpret_cast<int32_t*>(p + 4 * e), reinterpret_cast<int64_t*>(p + 8 * e)};
+  return {reinterpret_cast<int32_t*>(p), reinterpret_cast<int32_t*>(p + 4 * e), reinterpret_cast<int64_t*>(p + 8 * e),
+          reinterpret_cast<int64_t*>(p + 16 * e)};
 }
 
 __global__ void moe_count_kernel(dsb_moe_dispatch_params p, Workspace w) {
@@ -145,39 +229,32 @@ __device__ inline void write_row_source(const dsb_moe_dispatch_params& p, int64_
   if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) p.recv_m_indices[row] = le;
 }
 
-// One block per (token, slot) pair: claims a row of its expert, then copies or quantises the token.
-__global__ void moe_scatter_kernel(dsb_moe_dispatch_params p, Workspace w) {
-  __shared__ int64_t row_s;
-  const int64_t pair = blockIdx.x;
-  const int64_t t = pair / p.topk;
-  const int32_t j = static_cast<int32_t>(pair % p.topk);
-  if (threadIdx.x == 0) {
+// One thread per (token, slot) pair: claims the next row of its expert and writes its source; the
+// cast kernel then fills the rows.
+__global__ void moe_claim_rows_kernel(dsb_moe_dispatch_params p, Workspace w) {
+  const int64_t pairs = static_cast<int64_t>(p.num_tokens) * p.topk;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t pair = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; pair < pairs; pair += stride) {
     const int32_t e = p.topk_idx[pair];
     int64_t row = -1;
     if (e >= 0 && e < p.num_experts) {
       row = claim_row(p, w.offset[e], e, DSB_GPU_ATOMIC_ADD(&w.cursor[e], 1));
-      if (row >= 0) write_row_source(p, row, 0, static_cast<int32_t>(t), j, e);
+      if (row >= 0) write_row_source(p, row, 0, static_cast<int32_t>(pair / p.topk), static_cast<int32_t>(pair % p.topk), e);
     }
-    row_s = row;
+    w.where[pair] = row;
   }
-  __syncthreads();
-  const int64_t row = row_s;
-  if (row < 0) return;  // uniform: every thread read the same value after the barrier
-  write_payload(p, static_cast<const uint16_t*>(p.x) + t * p.hidden,
-                static_cast<uint8_t*>(p.recv_x) + row * payload_row_bytes(p),
-                static_cast<uint8_t*>(p.recv_scale) + row * payload_scale_bytes(p));
 }
 
 // ---- expert parallelism: records through the communicator ------------------------------------------
 
-constexpr int64_t kDispatchHeader = 4;  // words: source rank, token, slot, expert
-constexpr int64_t kCombineHeader = 2;   // words: token, slot
+// Records are whole multiples of 16 bytes with a 16-byte header, so payloads move in 8- and 16-byte
+// words. Dispatch: [source rank, token, slot, expert | payload]; combine: [token, slot, -, - | y].
 
-inline int64_t words_of(int64_t bytes) { return (bytes + 3) / 4; }
+inline int64_t record_words(int64_t payload_bytes) { return (kHeaderWords + (payload_bytes + 3) / 4 + 3) / 4 * 4; }
 inline int64_t dispatch_record_words(const dsb_moe_dispatch_params& p) {
-  return kDispatchHeader + words_of(payload_row_bytes(p) + payload_scale_bytes(p));
+  return record_words(payload_row_bytes(p) + payload_scale_bytes(p));
 }
-inline int64_t combine_record_words(const dsb_moe_combine_params& p) { return kCombineHeader + words_of(int64_t{2} * p.hidden); }
+inline int64_t combine_record_words(const dsb_moe_combine_params& p) { return record_words(int64_t{2} * p.hidden); }
 __host__ __device__ inline int64_t layout_rows(dsb_moe_layout layout, int64_t capacity, int64_t local_experts) {
   return layout == DSB_MOE_LAYOUT_CONTIGUOUS ? capacity : local_experts * capacity;
 }
@@ -202,6 +279,7 @@ struct DispatchEpWs {
   int32_t* local_count;   // [L] received records per local expert
   int32_t* local_cursor;  // [L]
   int64_t* local_first;   // [L] first row of each local expert
+  int64_t* where;         // [T*K] word offset of each pair's record in send, or -1
 };
 
 // A bump allocator over the workspace, 256-byte aligned; with a null base it only counts.
@@ -242,6 +320,7 @@ inline DispatchEpWs carve_dispatch_ep(const dsb_moe_dispatch_params& p, void* ws
   w.local_count = c.take<int32_t>(L);
   w.local_cursor = c.take<int32_t>(L);
   w.local_first = c.take<int64_t>(L);
+  w.where = c.take<int64_t>(static_cast<int64_t>(p.num_tokens) * p.topk);
   // Every record sent fits T*K; every record received is a row of the layout.
   w.x = carve_exchange(c, W, static_cast<int64_t>(p.num_tokens) * p.topk * rec,
                        layout_rows(p.layout, p.recv_capacity, L) * rec);
@@ -280,26 +359,25 @@ __global__ void moe_ep_send_plan_kernel(ExchangeWs x, int32_t world_size, int64_
   for (int32_t e = 0; e < num_experts && expert_count_out; ++e) expert_count_out[e] = expert_count[e];
 }
 
-// One block per (token, slot) pair: a record [rank, t, j, e | payload] in its destination's run.
-__global__ void moe_ep_pack_kernel(dsb_moe_dispatch_params p, DispatchEpWs w, int64_t rec) {
-  __shared__ int64_t at_s;
-  const int64_t pair = blockIdx.x;
-  const int64_t t = pair / p.topk;
-  const int32_t e = p.topk_idx[pair];
-  if (e < 0 || e >= p.num_experts) return;  // uniform over the block
-  const int32_t d = e / (p.num_experts / p.world_size);
-  if (threadIdx.x == 0) {
-    const int64_t at = (w.x.first[d] + DSB_GPU_ATOMIC_ADD(&w.x.cursor[d], 1)) * rec;
-    int32_t* r = w.x.send + at;
-    r[0] = p.rank;
-    r[1] = static_cast<int32_t>(t);
-    r[2] = static_cast<int32_t>(pair % p.topk);
-    r[3] = e;
-    at_s = at;
+// One thread per (token, slot) pair: the pair's record [rank, t, j, e | ...] in its destination's
+// run; the cast kernel then fills the payloads.
+__global__ void moe_ep_claim_records_kernel(dsb_moe_dispatch_params p, DispatchEpWs w, int64_t rec) {
+  const int64_t pairs = static_cast<int64_t>(p.num_tokens) * p.topk;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t pair = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; pair < pairs; pair += stride) {
+    const int32_t e = p.topk_idx[pair];
+    int64_t at = -1;
+    if (e >= 0 && e < p.num_experts) {
+      const int32_t d = e / (p.num_experts / p.world_size);
+      at = (w.x.first[d] + DSB_GPU_ATOMIC_ADD(&w.x.cursor[d], 1)) * rec;
+      int32_t* r = w.x.send + at;
+      r[0] = p.rank;
+      r[1] = static_cast<int32_t>(pair / p.topk);
+      r[2] = static_cast<int32_t>(pair % p.topk);
+      r[3] = e;
+    }
+    w.where[pair] = at;
   }
-  __syncthreads();
-  auto* payload = reinterpret_cast<uint8_t*>(w.x.send + at_s + kDispatchHeader);
-  write_payload(p, static_cast<const uint16_t*>(p.x) + t * p.hidden, payload, payload + payload_row_bytes(p));
 }
 
 // Received records per local expert (records naming another rank's expert are dropped: the check
@@ -341,13 +419,9 @@ __global__ void moe_ep_place_kernel(dsb_moe_dispatch_params p, DispatchEpWs w, i
   const int64_t row = row_s;
   if (row < 0) return;
   const int64_t row_bytes = payload_row_bytes(p), scale_bytes = payload_scale_bytes(p);
-  const auto* payload = reinterpret_cast<const uint8_t*>(r + kDispatchHeader);
-  uint8_t* dst = static_cast<uint8_t*>(p.recv_x) + row * row_bytes;
-  if (row_bytes % 4 == 0)  // FP8 rows (hidden % 128 == 0) and BF16 rows of even hidden: words
-    copy_n(reinterpret_cast<const int32_t*>(payload), reinterpret_cast<int32_t*>(dst), row_bytes / 4);
-  else
-    copy_n(reinterpret_cast<const uint16_t*>(payload), reinterpret_cast<uint16_t*>(dst), row_bytes / 2);
-  copy_n(payload + row_bytes, static_cast<uint8_t*>(p.recv_scale) + row * scale_bytes, scale_bytes);
+  const auto* payload = reinterpret_cast<const uint8_t*>(r + kHeaderWords);
+  copy_bytes(payload, static_cast<uint8_t*>(p.recv_x) + row * row_bytes, row_bytes);
+  copy_bytes(payload + row_bytes, static_cast<uint8_t*>(p.recv_scale) + row * scale_bytes, scale_bytes);
 }
 
 // ---- combine ---------------------------------------------------------------------------------------
@@ -365,17 +439,34 @@ __global__ void moe_inverse_kernel(dsb_moe_combine_params p, int32_t* inv) {
 }
 
 // One block per token: out[t, c] = sum over its slots of w * y[row, c], FP32, slots in order. Row r
-// of y starts at y + r * stride (BF16 elements): the expert outputs, or the received records.
+// of y starts at y + r * stride (BF16 elements): the expert outputs, or the received records. Each
+// thread sums 4 adjacent channels, moved as 8-byte words when every row is 8-byte aligned.
 __global__ void moe_combine_kernel(dsb_moe_combine_params p, const uint16_t* y, int64_t stride, const int32_t* inv) {
   const int64_t t = blockIdx.x;
   auto* out = static_cast<uint16_t*>(p.out) + t * p.hidden;
-  for (int32_t c = threadIdx.x; c < p.hidden; c += kThreads) {
-    float acc = 0.0f;
+  const int32_t* rows = inv + t * p.topk;
+  const float* wts = p.topk_weights + t * p.topk;
+  const bool vec = p.hidden % 4 == 0 && stride % 4 == 0;
+  for (int64_t c0 = static_cast<int64_t>(threadIdx.x) * 4; c0 < p.hidden; c0 += 4 * kThreads) {
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int n = p.hidden - c0 < 4 ? static_cast<int>(p.hidden - c0) : 4;
     for (int j = 0; j < p.topk; ++j) {
-      const int32_t r = inv[t * p.topk + j];
-      if (r >= 0) acc = fmaf(p.topk_weights[t * p.topk + j], bf16_to_f32(y[static_cast<int64_t>(r) * stride + c]), acc);
+      if (rows[j] < 0) continue;
+      const uint16_t* yr = y + static_cast<int64_t>(rows[j]) * stride + c0;
+      if (vec) {
+        const uint64_t bits = *reinterpret_cast<const uint64_t*>(yr);
+        for (int k = 0; k < 4; ++k) acc[k] = fmaf(wts[j], bf16_to_f32(static_cast<uint16_t>(bits >> (16 * k))), acc[k]);
+      } else {
+        for (int k = 0; k < n; ++k) acc[k] = fmaf(wts[j], bf16_to_f32(yr[k]), acc[k]);
+      }
     }
-    out[c] = bf16_from_f32(acc);
+    if (vec) {
+      uint64_t bits = 0;
+      for (int k = 0; k < 4; ++k) bits |= static_cast<uint64_t>(bf16_from_f32(acc[k])) << (16 * k);
+      *reinterpret_cast<uint64_t*>(out + c0) = bits;
+    } else {
+      for (int k = 0; k < n; ++k) out[c0 + k] = bf16_from_f32(acc[k]);
+    }
   }
 }
 
@@ -424,8 +515,7 @@ __global__ void moe_ep_home_pack_kernel(dsb_moe_combine_params p, ExchangeWs x, 
   }
   __syncthreads();
   const auto* y = static_cast<const uint16_t*>(p.expert_out) + r * p.hidden;
-  auto* o = reinterpret_cast<uint16_t*>(x.send + at_s + kCombineHeader);
-  copy_n(y, o, p.hidden);
+  copy_bytes(y, x.send + at_s + kHeaderWords, int64_t{2} * p.hidden);
 }
 
 // inv[t * topk + j] = the received record of pair (t, j).
@@ -442,7 +532,7 @@ inline unsigned grid_for(int64_t n) { return static_cast<unsigned>(n <= 0 ? 1 : 
 // ---- launch sequences ------------------------------------------------------------------------------
 
 inline size_t dispatch_workspace_bytes(const dsb_moe_dispatch_params& p) {
-  if (p.world_size <= 1) return local_workspace_bytes(p.num_experts);
+  if (p.world_size <= 1) return local_workspace_bytes(p);
   size_t bytes = 0;
   carve_dispatch_ep(p, nullptr, &bytes);
   return bytes;
@@ -511,8 +601,10 @@ Status dispatch_ep_sequence(const dsb_moe_dispatch_params& p, void* workspace, L
       !s.ok())
     return s;
   const int64_t pairs = static_cast<int64_t>(p.num_tokens) * p.topk;
-  if (pairs > 0)
-    if (Status s = l.launch(moe_ep_pack_kernel, static_cast<unsigned>(pairs), p, w, rec); !s.ok()) return s;
+  if (pairs > 0) {
+    if (Status s = l.launch(moe_ep_claim_records_kernel, grid_for(pairs), p, w, rec); !s.ok()) return s;
+    if (Status s = l.launch(moe_cast_kernel, cast_grid(p), p, CastTarget{w.where, w.x.send}); !s.ok()) return s;
+  }
   int64_t n = 0;
   if (Status s = exchange_records(l, p.comm, p.world_size, p.rank, w.x, rec, layout_rows(p.layout, p.recv_capacity, L_) * rec, &n);
       !s.ok())
@@ -548,7 +640,7 @@ Status combine_ep_sequence(const dsb_moe_combine_params& p, void* workspace, L& 
   if (n > 0)
     if (Status s = l.launch(moe_ep_inverse_kernel, grid_for(n), p, w, n, rec); !s.ok()) return s;
   // y of record k: its words after the header, as BF16.
-  const auto* y = reinterpret_cast<const uint16_t*>(w.x.recv + kCombineHeader);
+  const auto* y = reinterpret_cast<const uint16_t*>(w.x.recv + kHeaderWords);
   return l.launch(moe_combine_kernel, static_cast<unsigned>(p.num_tokens), p, y, rec * 2, static_cast<const int32_t*>(w.inv));
 }
 
@@ -556,7 +648,7 @@ template <class L>
 Status dispatch_sequence(const dsb_moe_dispatch_params& p, void* workspace, L& l) {
   if (p.world_size > 1) return dispatch_ep_sequence(p, workspace, l);
   const Workspace w = carve(workspace, p.num_experts);
-  if (Status s = l.fill(workspace, 0, local_workspace_bytes(p.num_experts)); !s.ok()) return s;
+  if (Status s = l.fill(workspace, 0, local_counters_bytes(p.num_experts)); !s.ok()) return s;
   if (Status s = l.fill(p.num_tokens_per_rank, 0, 4); !s.ok()) return s;
   if (Status s = l.launch(moe_count_kernel, grid_for(p.num_tokens), p, w); !s.ok()) return s;
   if (Status s = l.launch(moe_offsets_kernel, 1u, p, w); !s.ok()) return s;
@@ -564,7 +656,8 @@ Status dispatch_sequence(const dsb_moe_dispatch_params& p, void* workspace, L& l
     if (Status s = l.launch(moe_padding_kernel, grid_for(p.recv_capacity), p); !s.ok()) return s;
   const int64_t pairs = static_cast<int64_t>(p.num_tokens) * p.topk;
   if (pairs == 0) return Status::success();
-  return l.launch(moe_scatter_kernel, static_cast<unsigned>(pairs), p, w);
+  if (Status s = l.launch(moe_claim_rows_kernel, grid_for(pairs), p, w); !s.ok()) return s;
+  return l.launch(moe_cast_kernel, cast_grid(p), p, CastTarget{w.where, nullptr});
 }
 
 template <class L>

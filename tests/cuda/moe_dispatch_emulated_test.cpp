@@ -5,6 +5,7 @@
 // ranks (threads with the in-process communicator standing in for NCCL) on tests/comm/moe_suite.json.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "harness/metrics.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/suite.hpp"
+#include "reference/moe_dispatch_reference.hpp"
 #include "kernels/gpu/gpu_kernels.hpp"
 #include "tests/cuda/paper_cuda_device.hpp"
 
@@ -59,6 +61,58 @@ TEST(MoeGpuEmulated, DispatchPassesTheExactOrderFreeCheckOnEverySmokeCaseItTakes
 }
 
 TEST(MoeGpuEmulated, CombinePassesOnEverySmokeCase) { EXPECT_GE(run_smoke(DSB_OP_MOE_COMBINE), 2); }
+
+TEST(MoeGpuEmulated, TheCastMatchesTheReferenceQuantiserOnSpecialValues) {
+  // Two tokens whose 1x128 blocks hold NaN, +-Inf, a value past the E4M3 range, subnormal-sized
+  // values and zeros; every delivered row against ref::moe_dispatch_row, bit for bit.
+  const int32_t H = 512, T = 2, K = 2, E = 2;
+  std::vector<uint16_t> x(T * H);
+  for (int64_t i = 0; i < T * H; ++i) x[i] = bf16_from_f32(std::ldexp(static_cast<float>(i % 13) - 6.0f, static_cast<int>(i % 41) - 30));
+  x[3] = 0x7fc0;                              // NaN in block 0
+  x[130] = 0x7f80;                            // +Inf in block 1
+  x[260] = 0xff80;                            // -Inf in block 2
+  x[400] = bf16_from_f32(1.0e6f);             // far past 448 in block 3
+  for (int c = 0; c < 128; ++c) x[H + c] = 0;  // an all-zero block
+  std::vector<int32_t> idx = {0, 1, 1, -1}, ntr(1), nte(E), itr(T), count(E), src(E * T * 3);
+  for (dsb_dtype sd : {DSB_DTYPE_F32, DSB_DTYPE_UE8M0}) {
+    const int64_t sbytes = sd == DSB_DTYPE_UE8M0 ? H / 128 : H / 128 * 4;
+    std::vector<uint8_t> recv(E * T * H, 0x5a), scales(E * T * sbytes, 0x5a);
+    dsb_moe_dispatch_params p{};
+    p.num_tokens = T;
+    p.hidden = H;
+    p.num_experts = E;
+    p.topk = K;
+    p.world_size = 1;
+    p.recv_dtype = DSB_DTYPE_E4M3FN;
+    p.scale_dtype = sd;
+    p.layout = DSB_MOE_LAYOUT_MASKED;
+    p.recv_capacity = T;
+    p.x = x.data();
+    p.topk_idx = idx.data();
+    p.num_tokens_per_rank = ntr.data();
+    p.num_tokens_per_expert = nte.data();
+    p.is_token_in_rank = itr.data();
+    p.recv_x = recv.data();
+    p.recv_scale = scales.data();
+    p.recv_count = count.data();
+    p.recv_src = src.data();
+    std::vector<uint8_t> ws(gpu::moe_dispatch_gpu_workspace(p) + 16);
+    EmuLauncher l;
+    ASSERT_TRUE(gpu::moe::dispatch_sequence(p, ws.data(), l).ok());
+    EXPECT_EQ(count, (std::vector<int32_t>{1, 2}));
+    int rows = 0;
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t k = 0; k < count[e]; ++k, ++rows) {
+        const int64_t row = e * T + k;
+        const int32_t t = src[row * 3 + 1];
+        std::vector<uint8_t> want(H), want_s(sbytes);
+        ref::moe_dispatch_row(x.data() + t * H, H, p.recv_dtype, sd, want.data(), want_s.data());
+        EXPECT_EQ(std::vector<uint8_t>(recv.begin() + row * H, recv.begin() + (row + 1) * H), want) << "row " << row;
+        EXPECT_EQ(std::vector<uint8_t>(scales.begin() + row * sbytes, scales.begin() + (row + 1) * sbytes), want_s) << "row " << row;
+      }
+    EXPECT_EQ(rows, 3);
+  }
+}
 
 // Every dispatch and combine case of the multi-rank suite on `world` emulated ranks; returns the
 // cases run.
