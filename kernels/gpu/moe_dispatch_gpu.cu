@@ -29,19 +29,20 @@ struct StreamLauncher {
     DSB_GPU_CHECK_LAUNCH();
     return Status::success();
   }
+  // Called after wait(): nothing that could hang is left on the stream.
   Status to_host(void* dst, const void* src, size_t n) {
     DSB_GPU_CHECK(gpuMemcpyAsync(dst, src, n, gpuMemcpyDeviceToHost, s));
+    DSB_GPU_CHECK(gpuStreamSynchronize(s));
     return Status::success();
   }
   Status exchange(dsb_comm* comm, const void* send, const int64_t* sc, const int64_t* sd, void* recv, const int64_t* rc,
                   const int64_t* rd, dsb_dtype dtype) {
     return comm_status(comm, comm->alltoallv(comm, send, sc, sd, recv, rc, rd, dtype, s), "MoE exchange (alltoallv)");
   }
-  // The communicator's wait polls, so that a peer that never arrives is a timeout rather than a hang;
-  // the stream sync after it only returns what is already done.
+  // The communicator's wait polls, so that a peer that never arrives is a timeout rather than a hang
+  // (a host without it, an older plugin host, gets a plain stream sync).
   Status wait(dsb_comm* comm) {
-    if (comm->wait != nullptr)
-      if (Status st = comm_status(comm, comm->wait(comm, s), "MoE exchange (wait)"); !st.ok()) return st;
+    if (comm->wait != nullptr) return comm_status(comm, comm->wait(comm, s), "MoE exchange (wait)");
     DSB_GPU_CHECK(gpuStreamSynchronize(s));
     return Status::success();
   }

@@ -21,10 +21,11 @@
 // the launch sequences written once over a launcher, so the SIMT emulator runs exactly this code.
 // The launcher L gives:
 //   L.fill(ptr, byte, bytes), L.launch(kernel, grid, args...)   enqueue in order (kThreads per block)
-//   L.to_host(dst, src, bytes)                                  enqueue a device-to-host copy
 //   L.exchange(comm, send, send_counts, send_displs, recv, recv_counts, recv_displs, dtype)
 //                                                               enqueue comm's alltoallv on the stream
-//   L.wait(comm)                                                block until all of the above is done
+//   L.wait(comm)                  block until all of the above is done (polled: a missing peer times out)
+//   L.to_host(dst, src, bytes)    copy device to host, done on return (only after wait: a copy behind
+//                                 an exchange whose peer never arrives would block for ever)
 // (the last three only with W > 1).
 #pragma once
 
@@ -556,9 +557,9 @@ Status exchange_records(L& l, dsb_comm* comm, int32_t world_size, int32_t rank, 
   for (size_t i = 0; i < W; ++i) idx[i] = static_cast<int64_t>(i);
   if (Status s = l.exchange(comm, x.send_words, ones.data(), idx.data(), x.recv_words, ones.data(), idx.data(), DSB_DTYPE_I64); !s.ok())
     return s;
+  if (Status s = l.wait(comm); !s.ok()) return s;
   if (Status s = l.to_host(send_words.data(), x.send_words, W * 8); !s.ok()) return s;
   if (Status s = l.to_host(recv_words.data(), x.recv_words, W * 8); !s.ok()) return s;
-  if (Status s = l.wait(comm); !s.ok()) return s;
   int64_t sent = 0, total = 0;
   for (size_t i = 0; i < W; ++i) {
     send_displs[i] = sent;
@@ -570,8 +571,8 @@ Status exchange_records(L& l, dsb_comm* comm, int32_t world_size, int32_t rank, 
   if (Status s = l.fill(x.fits_send, fits_here ? 1 : 0, W * 8); !s.ok()) return s;
   if (Status s = l.exchange(comm, x.fits_send, ones.data(), idx.data(), x.fits_recv, ones.data(), idx.data(), DSB_DTYPE_I64); !s.ok())
     return s;
-  if (Status s = l.to_host(fits.data(), x.fits_recv, W * 8); !s.ok()) return s;
   if (Status s = l.wait(comm); !s.ok()) return s;
+  if (Status s = l.to_host(fits.data(), x.fits_recv, W * 8); !s.ok()) return s;
   for (size_t i = 0; i < W; ++i)
     if (fits[i] == 0)
       return Status::error(DSB_STATUS_INVALID_ARGUMENT,
