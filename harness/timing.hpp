@@ -34,6 +34,13 @@ struct TimingConfig {
   int batch = 1;
 };
 
+// The wall-clock cap on one case's sampling loop, flushes included: max(1 s, 10 x budget_s). The
+// budget counts measured time only, so on a host whose cache flush costs far more than the kernel
+// (a CPU reporting a 480 MiB last-level cache flushes ~1 GB per repetition) the loop would
+// otherwise run for minutes to collect the budget from microsecond kernels.
+inline double wall_limit_s(const TimingConfig& cfg) { return cfg.budget_s * 10.0 > 1.0 ? cfg.budget_s * 10.0 : 1.0; }
+
+
 // One stage of a composite op timed alone (Problem::stages), in the op's order.
 struct StageTiming {
   std::string name;
@@ -49,7 +56,7 @@ struct TimingStats {
   double median_ms = 0, p10_ms = 0, p90_ms = 0, min_ms = 0, max_ms = 0, mean_ms = 0, stdev_ms = 0;
   double rel_spread = 0;     // (p90 - p10) / median
   double noise = 0;          // stdev / (mean * sqrt(n)) at the stop
-  std::string stop_reason;   // "noise target", "time budget", "max repetitions", "interrupted"
+  std::string stop_reason;   // "noise target", "time budget", "wall-clock limit", "max repetitions", "interrupted"
   std::vector<double> raw_ms;  // every sample, in order (bounded by max_reps)
   // Device telemetry around the sampling loop (Device::read_telemetry), when the device has it.
   bool has_telemetry = false;

@@ -1,10 +1,20 @@
 // MoE dispatch and combine on the CPU with OpenMP. Dispatch: one serial pass over the (token, slot)
 // pairs computes the layout and every row's destination; then threads over tokens quantise each
 // token once (bit-identical to reference/quantize.cpp: the same block_scale and fp8_encode) and copy
-// it to its rows. Combine: a serial pass maps each (token, slot) to the row that holds its expert
-// output, then threads over tokens sum w*y in FP32 (slots in order) and round once to BF16. With more
-// than one rank, rows travel as int32 records (token, slot[, expert], payload) through alltoallv.
+// it to its rows; with AVX-512 on one rank each 1x128 block goes from registers straight to every row
+// of its token. Combine: a serial pass maps each (token, slot) to the row that holds its expert
+// output, then threads over tokens sum w*y in FP32 (slots in order) and round once to BF16. Outputs of
+// 8 MB and more are written with non-temporal stores. With more than one rank, rows travel as int32
+// records (token, slot[, expert], payload) through alltoallv.
 #include "kernels/cpu/moe_dispatch_cpu.hpp"
+
+// GCC 12 warns inside avx512fintrin.h's own _mm512_undefined_* idiom wherever its intrinsics inline
+// (GCC bug 105593, fixed in 13): a false positive, silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "kernels/cpu/moe_cpu_avx512.hpp"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -87,6 +97,22 @@ DispatchWs carve_dispatch(const dsb_moe_dispatch_params& p, void* base) {
   return w;
 }
 
+// A block with a NaN or infinity, exactly as reference/quantize.cpp (std::max drops NaNs): codes
+// into qb, the scale returned.
+template <const Fp8Format& F>
+float quantize_block_special(const uint16_t* xb, const ref::QuantRecipe& recipe, uint8_t* qb) {
+  float amax = 0.0f;
+  for (int c = 0; c < DSB_FP8_BLOCK; ++c) amax = std::max(amax, std::fabs(bf16_to_f32(xb[c])));
+  const float s = ref::block_scale(amax, recipe);
+  for (int c = 0; c < DSB_FP8_BLOCK; ++c) qb[c] = fp8_encode(bf16_to_f32(xb[c]) / s, F);
+  return s;
+}
+
+void store_scale(uint8_t* scales, int32_t b, float s, bool ue8m0) {
+  if (ue8m0) scales[b] = ue8m0_from_f32_ceil(s);
+  else std::memcpy(scales + 4 * b, &s, 4);
+}
+
 // Quantises one token 1x128 into q (codes) and scales; F fixed at compile time so that the encoder's
 // shifts are constants and the block loop vectorises.
 template <dsb_dtype kType, const Fp8Format& F>
@@ -98,7 +124,7 @@ inline __attribute__((always_inline)) void quantize_token_body(const uint16_t* x
   for (int32_t b = 0; b < hidden / DSB_FP8_BLOCK; ++b) {
     const uint16_t* xb = x + b * DSB_FP8_BLOCK;
     // amax on the bits: for finite BF16 values the largest |bits| is the largest |value|.
-    uint16_t amax_bits = 0, special = 0;  // special: a NaN or infinity (the branchy path handles it)
+    uint16_t amax_bits = 0, special = 0;  // special: a NaN or infinity
     for (int c = 0; c < DSB_FP8_BLOCK; ++c) {
       const uint16_t m = xb[c] & 0x7fffu;
       amax_bits = std::max(amax_bits, m);
@@ -107,21 +133,35 @@ inline __attribute__((always_inline)) void quantize_token_body(const uint16_t* x
     uint8_t* qb = q + b * DSB_FP8_BLOCK;
     float s;
     if (special) {
-      float amax = 0.0f;  // exactly as reference/quantize.cpp (std::max drops NaNs)
-      for (int c = 0; c < DSB_FP8_BLOCK; ++c) amax = std::max(amax, std::fabs(bf16_to_f32(xb[c])));
-      s = ref::block_scale(amax, recipe);
-      for (int c = 0; c < DSB_FP8_BLOCK; ++c) qb[c] = fp8_encode(bf16_to_f32(xb[c]) / s, F);
+      s = quantize_block_special<F>(xb, recipe, qb);
     } else {
       s = ref::block_scale(bf16_to_f32(amax_bits), recipe);
       for (int c = 0; c < DSB_FP8_BLOCK; ++c) qb[c] = fp8_encode_finite(bf16_to_f32(xb[c]) / s, F);
     }
-    if (ue8m0) scales[b] = ue8m0_from_f32_ceil(s);
-    else std::memcpy(scales + 4 * b, &s, 4);
+    store_scale(scales, b, s, ue8m0);
   }
 }
 
-// The same loops built three times: for the baseline ISA, AVX2 (8 lanes) and AVX-512 (16 lanes, with
-// the narrowing store to bytes in one instruction), chosen at run time.
+// One block's codes (two 64-byte vectors) and scale with the AVX-512 encoder; blocks with a NaN or
+// infinity take the scalar path.
+template <dsb_dtype kType, const Fp8Format& F>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"), always_inline)) inline float quantize_block_avx512(
+    const uint16_t* xb, const ref::QuantRecipe& recipe, __m512i* lo, __m512i* hi) {
+  const uint32_t amax_bits = avx512::block_amax_bits(xb);
+  if (amax_bits >= 0x7f80u) {
+    alignas(64) uint8_t qb[DSB_FP8_BLOCK];
+    const float s = quantize_block_special<F>(xb, recipe, qb);
+    *lo = _mm512_load_si512(qb);
+    *hi = _mm512_load_si512(qb + 64);
+    return s;
+  }
+  const float s = ref::block_scale(bf16_to_f32(static_cast<uint16_t>(amax_bits)), recipe);
+  avx512::encode_block<F>(xb, s, lo, hi);
+  return s;
+}
+
+// The baseline ISA and AVX2 (8 lanes) build the same auto-vectorised loops; AVX-512 uses the
+// intrinsics of kernels/cpu/moe_cpu_avx512.hpp. Chosen at run time.
 template <dsb_dtype kType, const Fp8Format& F>
 void quantize_token_base(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, uint8_t* scales) {
   quantize_token_body<kType, F>(x, hidden, ue8m0, q, scales);
@@ -135,29 +175,84 @@ template <dsb_dtype kType, const Fp8Format& F>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_token_avx512(const uint16_t* x, int32_t hidden,
                                                                                        bool ue8m0, uint8_t* q,
                                                                                        uint8_t* scales) {
-  quantize_token_body<kType, F>(x, hidden, ue8m0, q, scales);
+  ref::QuantRecipe recipe;
+  recipe.fp8 = kType;
+  recipe.ue8m0 = ue8m0;
+  for (int32_t b = 0; b < hidden / DSB_FP8_BLOCK; ++b) {
+    __m512i lo, hi;
+    const float s = quantize_block_avx512<kType, F>(x + b * DSB_FP8_BLOCK, recipe, &lo, &hi);
+    _mm512_storeu_si512(q + b * DSB_FP8_BLOCK, lo);
+    _mm512_storeu_si512(q + b * DSB_FP8_BLOCK + 64, hi);
+    store_scale(scales, b, s, ue8m0);
+  }
 }
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return yes;
+}
+
 template <dsb_dtype kType, const Fp8Format& F>
 void quantize_token(const uint16_t* x, int32_t hidden, bool ue8m0, uint8_t* q, uint8_t* scales) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx512) quantize_token_avx512<kType, F>(x, hidden, ue8m0, q, scales);
+  if (has_avx512()) quantize_token_avx512<kType, F>(x, hidden, ue8m0, q, scales);
   else if (avx2) quantize_token_avx2<kType, F>(x, hidden, ue8m0, q, scales);
   else quantize_token_base<kType, F>(x, hidden, ue8m0, q, scales);
 }
+
+// Calls f.template operator()<kType, F>() for the FP8 type t (E4M3FN for anything else: callers
+// validate first): f is a struct with a templated call operator (C++17 has no templated lambdas).
+template <class Fn>
+decltype(auto) with_fp8_format(dsb_dtype t, Fn&& f) {
+  switch (t) {
+    case DSB_DTYPE_E5M2: return f.template operator()<DSB_DTYPE_E5M2, kE5M2>();
+    case DSB_DTYPE_E4M3FNUZ: return f.template operator()<DSB_DTYPE_E4M3FNUZ, kE4M3FNUZ>();
+    case DSB_DTYPE_E5M2FNUZ: return f.template operator()<DSB_DTYPE_E5M2FNUZ, kE5M2FNUZ>();
+    default: return f.template operator()<DSB_DTYPE_E4M3FN, kE4M3FN>();
+  }
+}
+
+struct QuantizeToken {
+  const uint16_t* x;
+  int32_t hidden;
+  bool ue8m0;
+  uint8_t *q, *scales;
+  template <dsb_dtype kType, const Fp8Format& F>
+  void operator()() const {
+    quantize_token<kType, F>(x, hidden, ue8m0, q, scales);
+  }
+};
 
 }  // namespace
 
 void quantize_bf16_1x128(const uint16_t* x, int32_t hidden, dsb_dtype fp8, dsb_dtype scale_dtype, uint8_t* q,
                          uint8_t* scales) {
-  const bool ue8m0 = scale_dtype == DSB_DTYPE_UE8M0;
-  switch (fp8) {
-    case DSB_DTYPE_E5M2: quantize_token<DSB_DTYPE_E5M2, kE5M2>(x, hidden, ue8m0, q, scales); break;
-    case DSB_DTYPE_E4M3FNUZ: quantize_token<DSB_DTYPE_E4M3FNUZ, kE4M3FNUZ>(x, hidden, ue8m0, q, scales); break;
-    case DSB_DTYPE_E5M2FNUZ: quantize_token<DSB_DTYPE_E5M2FNUZ, kE5M2FNUZ>(x, hidden, ue8m0, q, scales); break;
-    default: quantize_token<DSB_DTYPE_E4M3FN, kE4M3FN>(x, hidden, ue8m0, q, scales); break;
+  with_fp8_format(fp8, QuantizeToken{x, hidden, scale_dtype == DSB_DTYPE_UE8M0, q, scales});
+}
+
+namespace {
+template <const Fp8Format& F>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void encode_many_avx512(const float* x, int64_t n,
+                                                                                   uint8_t* out) {
+  for (int64_t i = 0; i < n; i += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), avx512::fp8_encode_finite_x16<F>(_mm512_loadu_ps(x + i)));
+}
+struct EncodeMany {
+  const float* x;
+  int64_t n;
+  uint8_t* out;
+  template <dsb_dtype, const Fp8Format& F>
+  void operator()() const {
+    encode_many_avx512<F>(x, n, out);
   }
+};
+}  // namespace
+
+bool fp8_encode_finite_avx512(const float* x, int64_t n, dsb_dtype fp8, uint8_t* out) {
+  if (!has_avx512() || n % 16 != 0) return false;
+  with_fp8_format(fp8, EncodeMany{x, n, out});
+  return true;
 }
 
 namespace {
@@ -250,6 +345,67 @@ void put_row(const dsb_moe_dispatch_params& p, int64_t row, const uint8_t* paylo
   if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) p.recv_m_indices[row] = le;
 }
 
+// Rows to be written at least this large in all are written with non-temporal stores: past the
+// last-level cache they would be evicted before anyone reads them, and a plain store first reads
+// each line. Smaller outputs stay in cache for the kernel that reads them next.
+constexpr int64_t kStreamMinBytes = int64_t{8} << 20;
+// The fused FP8 dispatch keeps a token's row pointers on the stack.
+constexpr int64_t kFusedMaxTopk = 32;
+
+// FP8 dispatch of tokens [t0, t1) on one rank, AVX-512: each 1x128 block is quantised once into two
+// registers and stored straight to every row of the token (no staging buffer, no second pass).
+template <dsb_dtype kType, const Fp8Format& F>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void dispatch_fp8_tokens_avx512(
+    const dsb_moe_dispatch_params& p, const int64_t* pos, int64_t t0, int64_t t1, bool stream) {
+  const int64_t K = p.topk, H = p.hidden;
+  ref::QuantRecipe recipe;
+  recipe.fp8 = kType;
+  recipe.ue8m0 = p.scale_dtype == DSB_DTYPE_UE8M0;
+  const int64_t scale_bytes = ref::moe_scale_bytes(p.hidden, p.recv_dtype, p.scale_dtype);
+  uint8_t* rows[kFusedMaxTopk];
+  uint8_t* scale_rows[kFusedMaxTopk];
+  for (int64_t t = t0; t < t1; ++t) {
+    int n = 0;
+    for (int64_t j = 0; j < K; ++j) {
+      const int64_t at = pos[t * K + j];
+      if (at < 0) continue;
+      rows[n] = static_cast<uint8_t*>(p.recv_x) + at * H;
+      scale_rows[n++] = static_cast<uint8_t*>(p.recv_scale) + at * scale_bytes;
+      p.recv_src[3 * at] = 0;
+      p.recv_src[3 * at + 1] = static_cast<int32_t>(t);
+      p.recv_src[3 * at + 2] = static_cast<int32_t>(j);
+      if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) p.recv_m_indices[at] = p.topk_idx[t * K + j];
+    }
+    const uint16_t* x = static_cast<const uint16_t*>(p.x) + t * H;
+    for (int64_t b = 0; n > 0 && b < H / DSB_FP8_BLOCK; ++b) {
+      __m512i lo, hi;
+      const float s = quantize_block_avx512<kType, F>(x + b * DSB_FP8_BLOCK, recipe, &lo, &hi);
+      for (int i = 0; i < n; ++i) {
+        auto* d = reinterpret_cast<__m512i*>(rows[i] + b * DSB_FP8_BLOCK);
+        if (stream) {
+          _mm512_stream_si512(d, lo);
+          _mm512_stream_si512(d + 1, hi);
+        } else {
+          _mm512_storeu_si512(d, lo);
+          _mm512_storeu_si512(d + 1, hi);
+        }
+        store_scale(scale_rows[i], static_cast<int32_t>(b), s, recipe.ue8m0);
+      }
+    }
+  }
+}
+
+struct DispatchFp8Tokens {
+  const dsb_moe_dispatch_params& p;
+  const int64_t* pos;
+  int64_t t0, t1;
+  bool stream;
+  template <dsb_dtype kType, const Fp8Format& F>
+  void operator()() const {
+    dispatch_fp8_tokens_avx512<kType, F>(p, pos, t0, t1, stream);
+  }
+};
+
 }  // namespace
 
 std::string moe_dispatch_unsupported(const dsb_moe_dispatch_params& p) {
@@ -308,6 +464,16 @@ dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* worksp
     for (int64_t i = 0; i < T * K; ++i) {
       const int32_t e = p.topk_idx[i];
       w.pos[i] = e >= 0 ? w.cur[e]++ : -1;
+    }
+    if (dsb_dtype_is_fp8(p.recv_dtype) && has_avx512() && K <= kFusedMaxTopk) {
+      // Every row starts on a 64-byte line when recv_x does (rows are whole 128-byte blocks).
+      const bool stream = T * K * payload >= kStreamMinBytes && reinterpret_cast<uintptr_t>(p.recv_x) % 64 == 0;
+      constexpr int64_t kTokens = 4;  // tokens per task
+#pragma omp parallel for schedule(static) if (T * K * payload > kParallelMinBytes)
+      for (int64_t t0 = 0; t0 < T; t0 += kTokens)
+        with_fp8_format(p.recv_dtype, DispatchFp8Tokens{p, w.pos, t0, std::min(T, t0 + kTokens), stream});
+      if (stream) store_fence();
+      return DSB_STATUS_OK;
     }
 #pragma omp parallel for schedule(static) if (T * K * payload > kParallelMinBytes)
     for (int64_t t = 0; t < T; ++t) {
@@ -451,17 +617,73 @@ __attribute__((target("avx2"))) void reduce_tokens_avx2(const dsb_moe_combine_pa
   for (int64_t t = t0; t < t1; ++t) reduce_token(p, base, row_of, t);
 }
 
+// The same sum with AVX-512 intrinsics: kCols columns of a token in 16-lane FP32 accumulators
+// (registers), the slots read in order, the product rounded before the add as in the loop above (an
+// asm barrier keeps the compiler from fusing them, so every ISA gives the same bits), 32 BF16
+// results per 64-byte store (non-temporal when `stream`: out is 64-byte aligned and too large to
+// stay in cache).
+constexpr int64_t kCombineCols = 64;
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void reduce_tokens_avx512(const dsb_moe_combine_params& p,
+                                                                                     const uint16_t* base,
+                                                                                     const int64_t* row_of, int64_t t0,
+                                                                                     int64_t t1, bool stream) {
+  constexpr int kAcc = kCombineCols / 16;
+  const int64_t K = p.topk, H = p.hidden, Hv = H / kCombineCols * kCombineCols;
+  auto* out = static_cast<uint16_t*>(p.out);
+  for (int64_t t = t0; t < t1; ++t) {
+    uint16_t* o = out + t * H;
+    for (int64_t c = 0; c < Hv; c += kCombineCols) {
+      alignas(64) __m512 acc[kAcc];
+      for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_setzero_ps();
+      for (int64_t j = 0; j < K; ++j) {
+        const int64_t at = row_of[t * K + j];
+        if (at < 0) continue;
+        const __m512 wt = _mm512_set1_ps(p.topk_weights[t * K + j]);
+        const uint16_t* y = base + at + c;
+        for (int i = 0; i < kAcc; ++i) {
+          __m512 prod = _mm512_mul_ps(wt, avx512::load_bf16x16(y + 16 * i));
+          asm("" : "+v"(prod));
+          acc[i] = _mm512_add_ps(acc[i], prod);
+        }
+      }
+      auto* d = reinterpret_cast<__m512i*>(o + c);
+      for (int i = 0; i < kAcc; i += 2) {
+        const __m512i v = avx512::pack_bf16x32(acc[i], acc[i + 1]);
+        if (stream) _mm512_stream_si512(d + i / 2, v);
+        else _mm512_storeu_si512(d + i / 2, v);
+      }
+    }
+    for (int64_t c = Hv; c < H; ++c) {  // the last columns: the scalar loop
+      float acc = 0.0f;
+      for (int64_t j = 0; j < K; ++j) {
+        const int64_t at = row_of[t * K + j];
+        if (at < 0) continue;
+        float prod = p.topk_weights[t * K + j] * bf16_to_f32(base[at + c]);
+        asm("" : "+x"(prod));
+        acc += prod;
+      }
+      o[c] = bf16_from_f32(acc);
+    }
+  }
+}
+
 void reduce(const dsb_moe_combine_params& p, const uint16_t* base, const int64_t* row_of) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
   const int64_t T = p.num_tokens, K = p.topk, H = p.hidden;
+  const bool avx512 = has_avx512();
+  // Every token's row starts on a 64-byte line when out does and a row is whole lines.
+  const bool stream = avx512 && T * H * 2 >= kStreamMinBytes && reinterpret_cast<uintptr_t>(p.out) % 64 == 0 && H % 32 == 0;
   constexpr int64_t kTokens = 8;  // tokens per task
   const int64_t tasks = (T + kTokens - 1) / kTokens;
 #pragma omp parallel for schedule(static) if (T * K * H * 2 > kParallelMinBytes)
   for (int64_t i = 0; i < tasks; ++i) {
     const int64_t t0 = i * kTokens, t1 = std::min(T, t0 + kTokens);
-    if (avx2) reduce_tokens_avx2(p, base, row_of, t0, t1);
+    if (avx512) reduce_tokens_avx512(p, base, row_of, t0, t1, stream);
+    else if (avx2) reduce_tokens_avx2(p, base, row_of, t0, t1);
     else reduce_tokens_base(p, base, row_of, t0, t1);
   }
+  if (stream) store_fence();
 }
 
 // Calls f(row) for each row that holds an expert output; false if recv_count is out of range.

@@ -52,6 +52,10 @@ inline uint8_t fp8_encode_finite(float x, const Fp8Format& f) {
 void quantize_bf16_1x128(const uint16_t* x, int32_t hidden, dsb_dtype fp8, dsb_dtype scale_dtype, uint8_t* q,
                          uint8_t* scales);
 
+// The dispatch's AVX-512 encoder over n finite floats (n % 16 == 0), for tests; false (nothing
+// written) on a CPU without AVX-512.
+bool fp8_encode_finite_avx512(const float* x, int64_t n, dsb_dtype fp8, uint8_t* out);
+
 dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* workspace);
 dsb_status moe_combine_optimized(const dsb_moe_combine_params& p, void* workspace);
 size_t moe_dispatch_optimized_workspace(const dsb_moe_dispatch_params& p);

@@ -213,6 +213,113 @@ TEST(MoeDispatchKernel, BranchFreeFp8EncoderMatchesTheCodecOnEveryFormat) {
   }
 }
 
+TEST(MoeDispatchKernel, Avx512Fp8EncoderMatchesTheCodecOnEveryFormat) {
+  std::vector<float> probe(16);
+  if (!cpu::fp8_encode_finite_avx512(probe.data(), 16, DSB_DTYPE_E4M3FN, std::vector<uint8_t>(16).data()))
+    GTEST_SKIP() << "this CPU has no AVX-512";
+  // The same values as the scalar sweep above, 2^20 at a time.
+  for (const dsb_dtype t : {DSB_DTYPE_E4M3FN, DSB_DTYPE_E5M2, DSB_DTYPE_E4M3FNUZ, DSB_DTYPE_E5M2FNUZ}) {
+    const Fp8Format f = fp8_format(t);
+    std::vector<float> xs;
+    auto add = [&](uint32_t bits) {
+      float x;
+      std::memcpy(&x, &bits, 4);
+      if (std::isfinite(x)) xs.push_back(x);
+    };
+    for (uint64_t b = 0; b <= 0xffffffffull; b += 257) add(static_cast<uint32_t>(b));
+    for (int code = 0; code < 256; ++code) {
+      const float v = fp8_decode(static_cast<uint8_t>(code), f);
+      const float next = fp8_decode(static_cast<uint8_t>(code + 1 < 256 ? code + 1 : code), f);
+      for (const float c : {v, (v + next) / 2}) {
+        if (!std::isfinite(c)) continue;
+        uint32_t cb;
+        std::memcpy(&cb, &c, 4);
+        for (int d = -64; d <= 64; ++d) add(cb + static_cast<uint32_t>(d));
+      }
+    }
+    while (xs.size() % 16 != 0) xs.push_back(0.0f);
+    std::vector<uint8_t> got(xs.size());
+    ASSERT_TRUE(cpu::fp8_encode_finite_avx512(xs.data(), static_cast<int64_t>(xs.size()), t, got.data()));
+    int64_t wrong = 0;
+    for (size_t i = 0; i < xs.size(); ++i)
+      if (got[i] != fp8_encode(xs[i], f) && wrong++ < 3)
+        ADD_FAILURE() << dsb_dtype_name(t) << ": x = " << xs[i] << " gives " << int{got[i]};
+    EXPECT_EQ(wrong, 0) << dsb_dtype_name(t) << " of " << xs.size();
+  }
+}
+
+TEST(MoeDispatchKernel, QuantiserMatchesTheReferenceOnSpecialBlocks) {
+  // Blocks: ordinary, one NaN, +Inf, -Inf, all zero, tiny (FP8 subnormals), the largest BF16.
+  constexpr int kBlocks = 7, H = kBlocks * 128;
+  std::vector<uint16_t> x(H);
+  for (int i = 0; i < H; ++i) x[i] = bf16_from_f32(std::sin(0.37f * i) * (i / 128 == 5 ? 1e-30f : 3.0f));
+  x[128 + 9] = 0x7fc1;
+  x[256 + 100] = 0x7f80;
+  x[384 + 1] = 0xff80;
+  std::fill(x.begin() + 512, x.begin() + 640, uint16_t{0});
+  x[768 + 64] = 0x7f7f;
+  x[768 + 65] = 0xff7f;
+  std::vector<float> xf(H);
+  for (int i = 0; i < H; ++i) xf[i] = bf16_to_f32(x[i]);
+  for (const dsb_dtype t : {DSB_DTYPE_E4M3FN, DSB_DTYPE_E5M2, DSB_DTYPE_E4M3FNUZ, DSB_DTYPE_E5M2FNUZ}) {
+    for (const dsb_dtype sd : {DSB_DTYPE_F32, DSB_DTYPE_UE8M0}) {
+      ref::QuantRecipe recipe;
+      recipe.fp8 = t;
+      recipe.ue8m0 = sd == DSB_DTYPE_UE8M0;
+      std::vector<uint8_t> want(H), got(H, 0x5a), want_s(4 * kBlocks), got_s(4 * kBlocks, 0x5a);
+      float s[kBlocks];
+      ref::quantize_1x128(xf.data(), 1, H, recipe, want.data(), s);
+      ref::store_scales(s, kBlocks, sd, want_s.data());
+      cpu::quantize_bf16_1x128(x.data(), H, t, sd, got.data(), got_s.data());
+      for (int b = 0; b < kBlocks; ++b)
+        EXPECT_EQ(0, std::memcmp(want.data() + 128 * b, got.data() + 128 * b, 128))
+            << dsb_dtype_name(t) << " " << dsb_dtype_name(sd) << " block " << b;
+      EXPECT_EQ(0, std::memcmp(want_s.data(), got_s.data(), sd == DSB_DTYPE_UE8M0 ? kBlocks : 4 * kBlocks))
+          << dsb_dtype_name(t) << " " << dsb_dtype_name(sd);
+    }
+  }
+}
+
+// Outputs of 8 MB and more are written with non-temporal stores: the same checks pass, and the
+// combine is FP32 in slot order with each product rounded before its add, bit for bit.
+TEST(MoeDispatchCombine, RunsLargeEnoughToStreamPassTheChecks) {
+  nlohmann::json params = {{"num_tokens", 2048}, {"hidden", 2048}, {"num_experts", 16}, {"num_groups", 4},
+                           {"topk_groups", 2}, {"topk", 8}, {"unused_slots", 0.1}};
+  for (const char* dtype : {"e4m3fn", "bf16"}) {
+    params["recv_dtype"] = dtype;
+    Case c = make_case(DSB_OP_MOE_DISPATCH, params, 21);
+    const auto p = params_of<dsb_moe_dispatch_params>(c);
+    std::vector<uint8_t> ws(cpu::moe_dispatch_optimized_workspace(p));
+    ASSERT_EQ(cpu::moe_dispatch_optimized(p, ws.data()), DSB_STATUS_OK);
+    EXPECT_EQ(failures(c, c.problem->reference(c.in, VerifyPolicy{}, 0), DSB_OP_MOE_DISPATCH), "") << dtype;
+  }
+  params.erase("recv_dtype");
+  Case c = make_case(DSB_OP_MOE_COMBINE, params, 22);
+  const auto p = params_of<dsb_moe_combine_params>(c);
+  std::vector<uint8_t> ws(cpu::moe_combine_optimized_workspace(p));
+  ASSERT_EQ(cpu::moe_combine_optimized(p, ws.data()), DSB_STATUS_OK);
+  EXPECT_EQ(failures(c, c.problem->reference(c.in, VerifyPolicy{}, 0), DSB_OP_MOE_COMBINE), "");
+  // Row of each pair from the handle, then the sum as the kernels define it.
+  const int64_t T = p.num_tokens, K = p.topk, H = p.hidden;
+  std::vector<int64_t> row_of(static_cast<size_t>(T * K), -1);
+  for (int64_t r = 0; r < p.recv_capacity; ++r)
+    if (p.recv_src[3 * r] == 0) row_of[static_cast<size_t>(p.recv_src[3 * r + 1] * K + p.recv_src[3 * r + 2])] = r;
+  const auto* y = static_cast<const uint16_t*>(p.expert_out);
+  const auto* out = static_cast<const uint16_t*>(p.out);
+  int64_t wrong = 0;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < H; ++i) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < K; ++j) {
+        if (row_of[static_cast<size_t>(t * K + j)] < 0) continue;
+        volatile float prod = p.topk_weights[t * K + j] * bf16_to_f32(y[row_of[static_cast<size_t>(t * K + j)] * H + i]);
+        acc += prod;
+      }
+      wrong += out[t * H + i] != bf16_from_f32(acc);
+    }
+  EXPECT_EQ(wrong, 0) << "of " << T * H;
+}
+
 TEST(MoeDispatchCombine, CombineOfDispatchWithUnitWeightsIsTopkTimesX) {
   for (const char* layout : {"contiguous", "masked"}) {
     nlohmann::json params = kSmall;

@@ -1,7 +1,9 @@
 // Timing statistics and the stopping rules, with a fake device whose events report scripted times.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "harness/timing.hpp"
 
@@ -13,6 +15,7 @@ struct Script {
   std::vector<double> ms;
   size_t next = 0;
   int flushes = 0, launches = 0;
+  int flush_sleep_ms = 0;  // a flush that takes this long (host time, not measured)
   // Telemetry: each reading advances the energy counter by joules_per_read; throttled on the
   // reading with this index (-1 never).
   bool telemetry = false;
@@ -52,7 +55,11 @@ class FakeDevice final : public Device {
   Status fill_bytes(void*, uint8_t, size_t) override { return Status::success(); }
   Status create_stream(std::unique_ptr<Stream>* out) override { *out = std::make_unique<FakeStream>(); return Status::success(); }
   Status create_event(std::unique_ptr<Event>* out) override { *out = std::make_unique<FakeEvent>(s_); return Status::success(); }
-  Status flush_cache(Stream&) override { ++s_->flushes; return Status::success(); }
+  Status flush_cache(Stream&) override {
+    ++s_->flushes;
+    if (s_->flush_sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(s_->flush_sleep_ms));
+    return Status::success();
+  }
   Status synchronize() override { return Status::success(); }
   Status read_telemetry(Telemetry* out) override {
     if (!s_->telemetry) return Device::read_telemetry(out);
@@ -116,6 +123,31 @@ TEST(Measure, StopsAtTheTimeBudgetWhenSamplesStayNoisy) {
   EXPECT_EQ(st.stop_reason, "time budget");
   EXPECT_GE(st.samples, 9);
   EXPECT_LE(st.samples, 10);
+}
+
+TEST(Measure, StopsAtTheWallClockLimitWhenFlushesCostMoreThanTheKernel) {
+  // 10 us kernels with 200 ms flushes: the 0.05 s budget would take 5000 repetitions (17 minutes);
+  // the wall-clock limit, max(1 s, 10 x budget), stops after about 5.
+  std::vector<double> noisy;
+  for (int i = 0; i < 1000; ++i) noisy.push_back(i % 2 ? 0.01 : 0.02);
+  Script sc{noisy};
+  sc.flush_sleep_ms = 200;
+  FakeDevice dev(&sc);
+  FakeStream stream;
+  TimingConfig cfg;
+  cfg.budget_s = 0.05;
+  cfg.noise = 1e-9;
+  EXPECT_DOUBLE_EQ(wall_limit_s(cfg), 1.0);
+  TimingStats st;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(measure([] { return Status::success(); }, dev, stream, cfg, &st).ok());
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(st.stop_reason, "wall-clock limit");
+  EXPECT_GE(st.samples, 2);
+  EXPECT_LE(st.samples, 6);
+  EXPECT_LT(s, 3.0);
+  cfg.budget_s = 0.5;
+  EXPECT_DOUBLE_EQ(wall_limit_s(cfg), 5.0);
 }
 
 TEST(Measure, HonoursMaxRepsAndWarmCache) {
