@@ -184,67 +184,60 @@ TEST(MoeDispatchReference, Fp8RowsAreQuantize1x128Itself) {
   }
 }
 
+// The finite floats the encoders are swept over: every bit pattern with a stride coprime to the
+// mantissa (all exponents, varied low bits), plus every value within 64 ulps of each FP8 code and
+// rounding boundary of f. About 16.7 M values.
+std::vector<float> encoder_probes(const Fp8Format& f) {
+  std::vector<float> xs;
+  auto add = [&](uint32_t bits) {
+    float x;
+    std::memcpy(&x, &bits, 4);
+    if (std::isfinite(x)) xs.push_back(x);
+  };
+  for (uint64_t b = 0; b <= 0xffffffffull; b += 257) add(static_cast<uint32_t>(b));
+  for (int code = 0; code < 256; ++code) {
+    const float v = fp8_decode(static_cast<uint8_t>(code), f);
+    const float next = fp8_decode(static_cast<uint8_t>(code + 1 < 256 ? code + 1 : code), f);
+    for (const float c : {v, (v + next) / 2}) {
+      if (!std::isfinite(c)) continue;
+      uint32_t cb;
+      std::memcpy(&cb, &c, 4);
+      for (int d = -64; d <= 64; ++d) add(cb + static_cast<uint32_t>(d));
+    }
+  }
+  return xs;
+}
+
+// Counts the probes where `got` differs from fp8_encode (the first three are reported).
+int64_t encoder_mismatches(dsb_dtype t, const std::vector<float>& xs, const uint8_t* got) {
+  const Fp8Format f = fp8_format(t);
+  int64_t wrong = 0;
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (got[i] != fp8_encode(xs[i], f) && wrong++ < 3)
+      ADD_FAILURE() << dsb_dtype_name(t) << ": x = " << xs[i] << " gives " << int{got[i]};
+  return wrong;
+}
+
 TEST(MoeDispatchKernel, BranchFreeFp8EncoderMatchesTheCodecOnEveryFormat) {
-  // Every float bit pattern with a stride coprime to the mantissa (all exponents, varied low bits),
-  // plus every value within 64 ulps of each FP8 rounding boundary and code.
   for (const dsb_dtype t : {DSB_DTYPE_E4M3FN, DSB_DTYPE_E5M2, DSB_DTYPE_E4M3FNUZ, DSB_DTYPE_E5M2FNUZ}) {
     const Fp8Format f = fp8_format(t);
-    int64_t wrong = 0, tried = 0;
-    auto probe = [&](uint32_t bits) {
-      float x;
-      std::memcpy(&x, &bits, 4);
-      if (!std::isfinite(x)) return;
-      ++tried;
-      if (cpu::fp8_encode_finite(x, f) != fp8_encode(x, f) && wrong++ < 3)
-        ADD_FAILURE() << dsb_dtype_name(t) << ": x = " << x << " (bits " << bits << ")";
-    };
-    for (uint64_t b = 0; b <= 0xffffffffull; b += 257) probe(static_cast<uint32_t>(b));
-    for (int code = 0; code < 256; ++code) {
-      const float v = fp8_decode(static_cast<uint8_t>(code), f);
-      const float next = fp8_decode(static_cast<uint8_t>(code + 1 < 256 ? code + 1 : code), f);
-      for (const float c : {v, (v + next) / 2}) {
-        if (!std::isfinite(c)) continue;
-        uint32_t cb;
-        std::memcpy(&cb, &c, 4);
-        for (int d = -64; d <= 64; ++d) probe(cb + static_cast<uint32_t>(d));
-      }
-    }
-    EXPECT_EQ(wrong, 0) << dsb_dtype_name(t) << " of " << tried;
+    const std::vector<float> xs = encoder_probes(f);
+    std::vector<uint8_t> got(xs.size());
+    for (size_t i = 0; i < xs.size(); ++i) got[i] = cpu::fp8_encode_finite(xs[i], f);
+    EXPECT_EQ(encoder_mismatches(t, xs, got.data()), 0) << dsb_dtype_name(t) << " of " << xs.size();
   }
 }
 
 TEST(MoeDispatchKernel, Avx512Fp8EncoderMatchesTheCodecOnEveryFormat) {
-  std::vector<float> probe(16);
-  if (!cpu::fp8_encode_finite_avx512(probe.data(), 16, DSB_DTYPE_E4M3FN, std::vector<uint8_t>(16).data()))
+  std::vector<float> one(16);
+  if (!cpu::fp8_encode_finite_avx512(one.data(), 16, DSB_DTYPE_E4M3FN, std::vector<uint8_t>(16).data()))
     GTEST_SKIP() << "this CPU has no AVX-512";
-  // The same values as the scalar sweep above, 2^20 at a time.
   for (const dsb_dtype t : {DSB_DTYPE_E4M3FN, DSB_DTYPE_E5M2, DSB_DTYPE_E4M3FNUZ, DSB_DTYPE_E5M2FNUZ}) {
-    const Fp8Format f = fp8_format(t);
-    std::vector<float> xs;
-    auto add = [&](uint32_t bits) {
-      float x;
-      std::memcpy(&x, &bits, 4);
-      if (std::isfinite(x)) xs.push_back(x);
-    };
-    for (uint64_t b = 0; b <= 0xffffffffull; b += 257) add(static_cast<uint32_t>(b));
-    for (int code = 0; code < 256; ++code) {
-      const float v = fp8_decode(static_cast<uint8_t>(code), f);
-      const float next = fp8_decode(static_cast<uint8_t>(code + 1 < 256 ? code + 1 : code), f);
-      for (const float c : {v, (v + next) / 2}) {
-        if (!std::isfinite(c)) continue;
-        uint32_t cb;
-        std::memcpy(&cb, &c, 4);
-        for (int d = -64; d <= 64; ++d) add(cb + static_cast<uint32_t>(d));
-      }
-    }
+    std::vector<float> xs = encoder_probes(fp8_format(t));
     while (xs.size() % 16 != 0) xs.push_back(0.0f);
     std::vector<uint8_t> got(xs.size());
     ASSERT_TRUE(cpu::fp8_encode_finite_avx512(xs.data(), static_cast<int64_t>(xs.size()), t, got.data()));
-    int64_t wrong = 0;
-    for (size_t i = 0; i < xs.size(); ++i)
-      if (got[i] != fp8_encode(xs[i], f) && wrong++ < 3)
-        ADD_FAILURE() << dsb_dtype_name(t) << ": x = " << xs[i] << " gives " << int{got[i]};
-    EXPECT_EQ(wrong, 0) << dsb_dtype_name(t) << " of " << xs.size();
+    EXPECT_EQ(encoder_mismatches(t, xs, got.data()), 0) << dsb_dtype_name(t) << " of " << xs.size();
   }
 }
 
