@@ -143,7 +143,7 @@ void BM_MoeCpu(benchmark::State& state) {
           state.range(3) ? DSB_MOE_LAYOUT_MASKED : DSB_MOE_LAYOUT_CONTIGUOUS);
   const double pair_bytes = combine ? 2.0 * moe.H : fp8 ? moe.H + moe.H / 128 * 4.0 : 2.0 * moe.H;
   const double deepep = moe.pairs() * pair_bytes;
-  const double moved = combine ? deepep + 2.0 * moe.T * moe.H : deepep + 2.0 * moe.T * moe.H;
+  const double moved = deepep + 2.0 * moe.T * moe.H;  // plus x read once (dispatch) or out written (combine)
   const double copy_gbps = measure_copy_gbps(5);
   std::vector<double> times;
   for (auto _ : state) {

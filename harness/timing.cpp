@@ -126,11 +126,13 @@ Status measure(const std::function<Status()>& launch, Device& device, Stream& st
     else if (cfg.interrupt && cfg.interrupt->load()) { wish = 2; reason = "interrupted"; }
     else if (n >= cfg.min_reps && relative_standard_error(out->raw_ms) <= cfg.noise) { wish = 1; reason = "noise target"; }
     // The budget also ends sampling before min_reps: one run of a huge case may exceed it alone.
-    else if (total_ms >= cfg.budget_s * 1e3 && n >= std::min(cfg.min_reps, 2)) { wish = 1; reason = "time budget"; }
-    else if (n >= std::min(cfg.min_reps, 2) &&
-             std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count() >= wall_limit_s(cfg)) {
-      wish = 1;
-      reason = "wall-clock limit";
+    // So does the wall-clock limit (flushes included).
+    else if (n >= std::min(cfg.min_reps, 2)) {
+      if (total_ms >= cfg.budget_s * 1e3) { wish = 1; reason = "time budget"; }
+      else if (std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count() >= wall_limit_s(cfg)) {
+        wish = 1;
+        reason = "wall-clock limit";
+      }
     }
   }
   out->wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();

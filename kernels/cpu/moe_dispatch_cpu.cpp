@@ -334,21 +334,31 @@ void copy_row(uint8_t* dst, const uint8_t* src, int64_t n) {
   std::memcpy(dst + head + body, src + head + body, static_cast<size_t>(n - head - body));
 }
 
-void put_row(const dsb_moe_dispatch_params& p, int64_t row, const uint8_t* payload, int64_t row_bytes,
-             int64_t scale_bytes, int32_t src, int32_t t, int32_t j, int32_t le) {
-  copy_row(static_cast<uint8_t*>(p.recv_x) + row * row_bytes, payload, row_bytes);
-  if (scale_bytes > 0)
-    std::memcpy(static_cast<uint8_t*>(p.recv_scale) + row * scale_bytes, payload + row_bytes, static_cast<size_t>(scale_bytes));
+// A placed row's handle: its source (rank, token, slot) and, in the contiguous layout, its expert.
+void mark_row(const dsb_moe_dispatch_params& p, int64_t row, int32_t src, int32_t t, int32_t j, int32_t le) {
   p.recv_src[3 * row] = src;
   p.recv_src[3 * row + 1] = t;
   p.recv_src[3 * row + 2] = j;
   if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) p.recv_m_indices[row] = le;
 }
 
+void put_row(const dsb_moe_dispatch_params& p, int64_t row, const uint8_t* payload, int64_t row_bytes,
+             int64_t scale_bytes, int32_t src, int32_t t, int32_t j, int32_t le) {
+  copy_row(static_cast<uint8_t*>(p.recv_x) + row * row_bytes, payload, row_bytes);
+  if (scale_bytes > 0)
+    std::memcpy(static_cast<uint8_t*>(p.recv_scale) + row * scale_bytes, payload + row_bytes, static_cast<size_t>(scale_bytes));
+  mark_row(p, row, src, t, j, le);
+}
+
 // Rows to be written at least this large in all are written with non-temporal stores: past the
 // last-level cache they would be evicted before anyone reads them, and a plain store first reads
 // each line. Smaller outputs stay in cache for the kernel that reads them next.
 constexpr int64_t kStreamMinBytes = int64_t{8} << 20;
+// Whether `bytes` of output at dst are streamed: enough of them, and dst on a 64-byte line (the
+// callers' rows are whole lines, so every row then is).
+bool streams_to(const void* dst, int64_t bytes) {
+  return bytes >= kStreamMinBytes && reinterpret_cast<uintptr_t>(dst) % 64 == 0;
+}
 // The fused FP8 dispatch keeps a token's row pointers on the stack.
 constexpr int64_t kFusedMaxTopk = 32;
 
@@ -371,10 +381,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void dispatch_fp8_
       if (at < 0) continue;
       rows[n] = static_cast<uint8_t*>(p.recv_x) + at * H;
       scale_rows[n++] = static_cast<uint8_t*>(p.recv_scale) + at * scale_bytes;
-      p.recv_src[3 * at] = 0;
-      p.recv_src[3 * at + 1] = static_cast<int32_t>(t);
-      p.recv_src[3 * at + 2] = static_cast<int32_t>(j);
-      if (p.layout == DSB_MOE_LAYOUT_CONTIGUOUS) p.recv_m_indices[at] = p.topk_idx[t * K + j];
+      mark_row(p, at, 0, static_cast<int32_t>(t), static_cast<int32_t>(j), p.topk_idx[t * K + j]);
     }
     const uint16_t* x = static_cast<const uint16_t*>(p.x) + t * H;
     for (int64_t b = 0; n > 0 && b < H / DSB_FP8_BLOCK; ++b) {
@@ -466,8 +473,7 @@ dsb_status moe_dispatch_optimized(const dsb_moe_dispatch_params& p, void* worksp
       w.pos[i] = e >= 0 ? w.cur[e]++ : -1;
     }
     if (dsb_dtype_is_fp8(p.recv_dtype) && has_avx512() && K <= kFusedMaxTopk) {
-      // Every row starts on a 64-byte line when recv_x does (rows are whole 128-byte blocks).
-      const bool stream = T * K * payload >= kStreamMinBytes && reinterpret_cast<uintptr_t>(p.recv_x) % 64 == 0;
+      const bool stream = streams_to(p.recv_x, T * K * payload);  // rows are whole 128-byte blocks
       constexpr int64_t kTokens = 4;  // tokens per task
 #pragma omp parallel for schedule(static) if (T * K * payload > kParallelMinBytes)
       for (int64_t t0 = 0; t0 < T; t0 += kTokens)
@@ -589,11 +595,11 @@ CombineWs carve_combine(const dsb_moe_combine_params& p, void* base) {
 // out[t] = bf16(sum_j w[t,j] * y[t,j]) in FP32, slots in order; missing pairs add nothing. One token
 // (columns t0 ... in chunks that stay in registers/L1).
 inline __attribute__((always_inline)) void reduce_token(const dsb_moe_combine_params& p, const uint16_t* base,
-                                                        const int64_t* row_of, int64_t t) {
+                                                        const int64_t* row_of, int64_t t, int64_t c_begin = 0) {
   const int64_t K = p.topk, H = p.hidden;
   constexpr int64_t kChunk = 512;
   auto* out = static_cast<uint16_t*>(p.out);
-  for (int64_t c0 = 0; c0 < H; c0 += kChunk) {
+  for (int64_t c0 = c_begin; c0 < H; c0 += kChunk) {
     const int64_t n = std::min(kChunk, H - c0);
     float acc[kChunk];
     for (int64_t c = 0; c < n; ++c) acc[c] = 0.0f;
@@ -617,7 +623,14 @@ __attribute__((target("avx2"))) void reduce_tokens_avx2(const dsb_moe_combine_pa
   for (int64_t t = t0; t < t1; ++t) reduce_token(p, base, row_of, t);
 }
 
-// The same sum with AVX-512 intrinsics: kCols columns of a token in 16-lane FP32 accumulators
+// Columns [c_begin, hidden) of token t with the loop above, built for the baseline ISA (no FMA to
+// fuse its multiply-add into): the AVX-512 kernel's last columns.
+__attribute__((noinline)) void reduce_token_tail(const dsb_moe_combine_params& p, const uint16_t* base,
+                                                 const int64_t* row_of, int64_t t, int64_t c_begin) {
+  reduce_token(p, base, row_of, t, c_begin);
+}
+
+// The same sum with AVX-512 intrinsics: kCombineCols columns of a token in 16-lane FP32 accumulators
 // (registers), the slots read in order, the product rounded before the add as in the loop above (an
 // asm barrier keeps the compiler from fusing them, so every ISA gives the same bits), 32 BF16
 // results per 64-byte store (non-temporal when `stream`: out is 64-byte aligned and too large to
@@ -634,7 +647,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void reduce_tokens
   for (int64_t t = t0; t < t1; ++t) {
     uint16_t* o = out + t * H;
     for (int64_t c = 0; c < Hv; c += kCombineCols) {
-      alignas(64) __m512 acc[kAcc];
+      __m512 acc[kAcc];
       for (int i = 0; i < kAcc; ++i) acc[i] = _mm512_setzero_ps();
       for (int64_t j = 0; j < K; ++j) {
         const int64_t at = row_of[t * K + j];
@@ -654,17 +667,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void reduce_tokens
         else _mm512_storeu_si512(d + i / 2, v);
       }
     }
-    for (int64_t c = Hv; c < H; ++c) {  // the last columns: the scalar loop
-      float acc = 0.0f;
-      for (int64_t j = 0; j < K; ++j) {
-        const int64_t at = row_of[t * K + j];
-        if (at < 0) continue;
-        float prod = p.topk_weights[t * K + j] * bf16_to_f32(base[at + c]);
-        asm("" : "+x"(prod));
-        acc += prod;
-      }
-      o[c] = bf16_from_f32(acc);
-    }
+    if (Hv < H) reduce_token_tail(p, base, row_of, t, Hv);
   }
 }
 
@@ -672,8 +675,7 @@ void reduce(const dsb_moe_combine_params& p, const uint16_t* base, const int64_t
   static const bool avx2 = __builtin_cpu_supports("avx2");
   const int64_t T = p.num_tokens, K = p.topk, H = p.hidden;
   const bool avx512 = has_avx512();
-  // Every token's row starts on a 64-byte line when out does and a row is whole lines.
-  const bool stream = avx512 && T * H * 2 >= kStreamMinBytes && reinterpret_cast<uintptr_t>(p.out) % 64 == 0 && H % 32 == 0;
+  const bool stream = avx512 && H % 32 == 0 && streams_to(p.out, T * H * 2);  // H % 32: rows of whole lines
   constexpr int64_t kTokens = 8;  // tokens per task
   const int64_t tasks = (T + kTokens - 1) / kTokens;
 #pragma omp parallel for schedule(static) if (T * K * H * 2 > kParallelMinBytes)
