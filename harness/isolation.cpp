@@ -26,7 +26,7 @@ nlohmann::json options_json(const RunOptions& o) {
                       {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}},
           {"verify_only", o.verify_only}, {"perf_only", o.perf_only}, {"dump_dir", o.dump_dir},
           {"dump_failures_only", o.dump_failures_only}, {"max_reference_gflop", o.max_reference_gflop},
-          {"plugins", o.plugin_paths}};
+          {"plugins", o.plugin_paths}, {"reference_cache", o.reference_cache}, {"reference_only", o.reference_only}};
 }
 
 RunOptions options_from(const nlohmann::json& j) {
@@ -47,6 +47,8 @@ RunOptions options_from(const nlohmann::json& j) {
   o.dump_failures_only = j.at("dump_failures_only");
   o.max_reference_gflop = j.at("max_reference_gflop");
   o.plugin_paths = j.at("plugins").get<std::vector<std::string>>();
+  o.reference_cache = j.at("reference_cache");
+  o.reference_only = j.at("reference_only");
   return o;
 }
 

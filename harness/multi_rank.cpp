@@ -314,6 +314,9 @@ std::vector<ResultRow> run_multi_rank_case(const std::string& suite_path, const 
       o.agree_stop = [&](int wish) { return coll.agree_stop(wish); };
       Execution ex = execute(*k, device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, o);
       row = std::move(ex.row);
+      if (!opts.reference_cache.empty() && !opts.perf_only)
+        row.reference = {ReferenceSource::kComputed,
+                         "multi-rank ops check against state built per run: the reference cache does not hold them"};
       // A world of one dumps as a single-device run does, and replays; a larger world's rank holds
       // only its part of the exchange, which `dsbench replay` (one process) cannot rerun.
       if (w.world_size() == 1) {

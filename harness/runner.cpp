@@ -283,21 +283,33 @@ std::vector<ResultRow> run_case_kernels(const std::string& suite_path, const Cas
   std::map<std::string, Tolerance> tol;
   TensorMap inputs;
   std::vector<OutputCheck> checks;
+  ReferenceNote ref_note;
   try {
     problem = driver->make(c.params);
     tol = merge_tolerances(driver->default_tolerances(), c.tolerance);
     for (const TensorSpec& s : problem->inputs()) inputs.emplace(s.name, HostTensor(s));
     problem->generate(seed, inputs);
-    if (!opts.perf_only) checks = problem->reference(inputs, opts.verify, sample_seed(seed));
+    if (!opts.perf_only) {
+      const std::optional<ReferenceCache> cache =
+          opts.reference_cache.empty() ? std::nullopt : std::optional<ReferenceCache>(opts.reference_cache);
+      checks = reference_checks(*problem, c, inputs, seed, opts.verify, cache ? &*cache : nullptr, &ref_note);
+    }
   } catch (const std::bad_alloc&) {
     return each_kernel("error", suite_path + ": case \"" + c.id + "\": host out of memory preparing inputs");
   } catch (const std::exception& e) {
     return each_kernel("error", suite_path + ": case \"" + c.id + "\": " + e.what());
   }
+  if (opts.reference_only) {
+    each_kernel("skipped", "--reference-only: no kernel run; reference " +
+                               std::string(reference_source_name(ref_note.source)) + ": " + ref_note.detail);
+    for (ResultRow& r : rows) r.reference = ref_note;
+    return rows;
+  }
   for (const Kernel* k : kernels) {
     if (stop_requested()) break;
     Execution ex = execute(*k, device, *problem, inputs, opts.perf_only ? nullptr : &checks, tol, opts);
     ResultRow& r = ex.row;
+    r.reference = ref_note;
     const ResultRow base = case_row(c, seed, device.backend(), device.index());
     r.case_id = base.case_id;
     r.op = base.op;
@@ -361,6 +373,10 @@ std::vector<ResultRow> run_suite_once(const Suite& suite, Backend& backend, cons
       continue;
     }
     const OpDriver* driver = find_driver(op);
+    if (driver != nullptr && driver->multi_rank() && opts.reference_only) {
+      each_kernel("skipped", "--reference-only: multi-rank ops check against state built per run (not cacheable)");
+      continue;
+    }
     if (driver != nullptr && driver->multi_rank()) {
       if (!session.comm_tried) {
         // Collective: every rank reaches its first multi-rank case at the same point of the suite.

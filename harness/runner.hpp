@@ -15,6 +15,7 @@
 #include "dsbench/kernel.hpp"
 #include "harness/metrics.hpp"
 #include "harness/problem.hpp"
+#include "harness/reference_cache.hpp"
 #include "harness/rng.hpp"
 #include "harness/suite.hpp"
 #include "harness/timing.hpp"
@@ -38,6 +39,8 @@ struct RunOptions {
   bool isolate = false;           // each case x kernel in a worker process (crashes and hangs contained)
   double case_timeout_s = 600.0;  // isolated only: a worker that takes longer is killed
   std::vector<std::string> plugin_paths;  // isolated only: what the worker loads to find the kernel
+  std::string reference_cache;    // --reference-cache: folder of stored reference checks ("" none)
+  bool reference_only = false;    // --reference-only: fill the cache, run no kernel
   // Multi-rank ops only (set per case by the multi-rank runner, harness/multi_rank.cpp): execute()
   // calls it at two points every rank reaches, "ready" (before the first exchange) and "checked"
   // (before timing), with this rank's state ("" fine, else "<disposition>\t<reason>"). It returns the
@@ -67,6 +70,7 @@ struct ResultRow {
   double flops = 0.0, bytes = 0.0;
   double tokens = 0.0;            // work items for metrics.tokens_per_s (Problem::tokens); 0: none
   std::string dump_path;
+  ReferenceNote reference;        // where the checks came from (with --reference-cache)
   nlohmann::json collective;      // multi-rank ops: metrics over all ranks (null otherwise)
   nlohmann::json ranks;           // multi-rank ops: each rank's outcome (null otherwise)
 };

@@ -188,6 +188,10 @@ ResultRow row_from_json(const nlohmann::json& j) {
   r.bytes = j.at("metrics").at("bytes");
   r.tokens = j.at("metrics").value("tokens", 0.0);
   if (j.contains("dump")) r.dump_path = j.at("dump");
+  if (j.contains("reference")) {
+    r.reference.source = reference_source_from(j.at("reference").at("source"));
+    r.reference.detail = j.at("reference").at("detail");
+  }
   if (j.contains("collective")) r.collective = j.at("collective");
   if (j.contains("ranks")) r.ranks = j.at("ranks");
   return r;
@@ -225,6 +229,8 @@ nlohmann::json row_json(const ResultRow& r) {
   }
   j["metrics"] = m;
   if (!r.dump_path.empty()) j["dump"] = r.dump_path;
+  if (r.reference.source != ReferenceSource::kNone)
+    j["reference"] = {{"source", reference_source_name(r.reference.source)}, {"detail", r.reference.detail}};
   if (!r.collective.is_null()) j["collective"] = r.collective;
   if (!r.ranks.is_null()) j["ranks"] = r.ranks;
   return j;
@@ -269,6 +275,8 @@ nlohmann::json context_json(const RunContext& ctx) {
                           {"sample_cols", o.verify.sample_cols}, {"force_full", o.verify.force_full}}}}},
       {"backends", backends}};
   if (o.timing.batch > 1) out["config"]["timing"]["batch"] = o.timing.batch;
+  if (!o.reference_cache.empty())
+    out["config"]["reference_cache"] = {{"dir", o.reference_cache}, {"reference_only", o.reference_only}};
   if (!ctx.world.is_null()) out["world"] = ctx.world;
   if (!ctx.ceilings.is_null()) out["ceilings"] = ctx.ceilings;
   if (!ctx.datasheet.is_null()) out["datasheet"] = ctx.datasheet;

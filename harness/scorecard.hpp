@@ -15,7 +15,7 @@ namespace dsbench {
 
 class World;
 
-constexpr const char* kScorecardSchemaVersion = "1.4.0";
+constexpr const char* kScorecardSchemaVersion = "1.5.0";
 
 struct RunContext {
   std::string command_line;

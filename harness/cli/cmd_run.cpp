@@ -168,6 +168,9 @@ int run_command(RunArgs& a) {
     a.opts.dump_failures_only = !a.dump_failures.empty();
     a.opts.timing.flush_cache = !a.no_flush;
     if (a.opts.verify_only && a.opts.perf_only) DSB_THROW("--verify-only and --perf-only are exclusive");
+    if (a.opts.reference_only && a.opts.reference_cache.empty())
+      DSB_THROW("--reference-only fills a reference cache: give --reference-cache DIR");
+    if (a.opts.reference_only && a.opts.perf_only) DSB_THROW("--reference-only and --perf-only are exclusive");
     Backend* backend = pick_backend(backends, a.backend);
     ctx.backend_used = backend->name();
     if (a.isolate && a.no_isolate) DSB_THROW("--isolate and --no-isolate are exclusive");
@@ -291,6 +294,13 @@ void setup_run(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--sample-cols", a->opts.verify.sample_cols, "Random columns checked whole when sampling")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--reference-cache", a->opts.reference_cache,
+                  "Folder of stored reference checks: a trusted entry (same build, same inputs hash, intact) is "
+                  "used instead of computing the FP64 reference; otherwise it is computed and stored. Each row "
+                  "says which (docs/gpu_check.md#reference-cache)");
+  cmd->add_flag("--reference-only", a->opts.reference_only,
+                "With --reference-cache: compute and store each selected case's reference checks, run no kernel "
+                "(rows are skipped, with the cache's note)");
   cmd->add_option("--max-reference-gflop", a->opts.max_reference_gflop,
                   "Skip the FP64 reference kernel on cases above this many GFLOP")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

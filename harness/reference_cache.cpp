@@ -1,0 +1,280 @@
+#include "harness/reference_cache.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#define XXH_INLINE_ALL  // header-only: the bundle for the GPU machine carries no extra library
+#include <xxhash.h>
+
+#include "harness/build_id.hpp"
+#include "harness/error.hpp"
+#include "harness/runner.hpp"
+#include "harness/suite.hpp"
+
+namespace dsbench {
+namespace fs = std::filesystem;
+
+namespace {
+
+// File layout: magic (8 bytes), header length (u64 LE), header (JSON text), payload (for each check:
+// int64 index[n] then float64 expected[n]), XXH3-128 of everything before it (16 bytes). The hash
+// covers the header, so an edited hash, value, key or count is caught, and the lengths catch a
+// truncated file before any of it is read as numbers.
+constexpr char kMagic[8] = {'D', 'S', 'B', 'R', 'E', 'F', '0', '1'};
+constexpr size_t kHashBytes = 16;
+constexpr uint64_t kMaxHeaderBytes = 64ull << 20;
+
+std::string hex128(const XXH128_hash_t& h) {
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return buf;
+}
+
+void put_u64(std::string& s, uint64_t v) {
+  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t get_u64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+void put_hash(std::string& s, const XXH128_hash_t& h) {
+  put_u64(s, h.low64);
+  put_u64(s, h.high64);
+}
+
+bool has_custom(const std::vector<OutputCheck>& checks) {
+  for (const OutputCheck& c : checks)
+    if (c.custom) return true;
+  return false;
+}
+
+}  // namespace
+
+const char* reference_source_name(ReferenceSource s) {
+  switch (s) {
+    case ReferenceSource::kCache: return "cache";
+    case ReferenceSource::kComputed: return "computed";
+    case ReferenceSource::kNone: break;
+  }
+  return "none";
+}
+
+ReferenceSource reference_source_from(const std::string& name) {
+  if (name == "cache") return ReferenceSource::kCache;
+  if (name == "computed") return ReferenceSource::kComputed;
+  DSB_THROW("reference.source: \"" + name + "\" is not cache or computed");
+}
+
+std::string this_build() {
+  const BuildId& b = build_id();
+  return std::string("dsbench ") + b.version + " " + b.git_commit + (b.git_dirty ? "+dirty" : "");
+}
+
+ReferenceKey reference_key(const std::string& op, const std::string& case_id, const nlohmann::json& params,
+                           uint64_t seed, uint64_t sample_seed, const VerifyPolicy& policy,
+                           const std::vector<TensorSpec>& specs, const TensorMap& inputs) {
+  ReferenceKey k;
+  // nlohmann's objects are ordered maps: dump() is canonical for equal params.
+  k.identity = nlohmann::json{{"op", op},
+                              {"case_id", case_id},
+                              {"params", params},
+                              {"seed", seed},
+                              {"sample_seed", sample_seed},
+                              {"verify",
+                               {{"full_max_macs", policy.full_max_macs},
+                                {"sample_rows", policy.sample_rows},
+                                {"sample_cols", policy.sample_cols},
+                                {"force_full", policy.force_full}}}}
+                   .dump();
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_128bits_reset(st);
+  for (const TensorSpec& s : specs) {
+    const HostTensor& t = inputs.at(s.name);
+    const std::string head = s.name + ":" + dsb_dtype_name(s.dtype) + ":" + shape_string(s.shape) + ":";
+    XXH3_128bits_update(st, head.data(), head.size());
+    XXH3_128bits_update(st, t.data.data(), t.data.size());
+  }
+  k.inputs_hash = hex128(XXH3_128bits_digest(st));
+  XXH3_freeState(st);
+  k.build = this_build();
+  return k;
+}
+
+ReferenceCache::ReferenceCache(std::string dir) : dir_(std::move(dir)) {}
+
+std::string ReferenceCache::entry_path(const ReferenceKey& key) const {
+  return (fs::path(dir_) / (hex128(XXH3_128bits(key.identity.data(), key.identity.size())) + ".dsref")).string();
+}
+
+bool ReferenceCache::load(const ReferenceKey& key, std::vector<OutputCheck>* checks, std::string* why) const {
+  const std::string path = entry_path(key);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    *why = "no cache entry for this case (" + fs::path(path).filename().string() + ")";
+    return false;
+  }
+  if (!fs::is_regular_file(path, ec)) {
+    *why = "cache entry " + path + " is not a regular file";
+    return false;
+  }
+  std::ifstream f(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) {
+    *why = "cache entry " + path + ": read failed";
+    return false;
+  }
+  const std::string bad = "cache entry " + fs::path(path).filename().string() + " rejected: ";
+  if (bytes.size() < sizeof kMagic + 8 + kHashBytes || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    *why = bad + "not a dsbench reference entry, or truncated (" + std::to_string(bytes.size()) + " bytes)";
+    return false;
+  }
+  const uint64_t header_len = get_u64(bytes.data() + sizeof kMagic);
+  const size_t header_at = sizeof kMagic + 8;
+  if (header_len > kMaxHeaderBytes || header_at + header_len + kHashBytes > bytes.size()) {
+    *why = bad + "truncated (the header says " + std::to_string(header_len) + " bytes, the file has " +
+           std::to_string(bytes.size()) + ")";
+    return false;
+  }
+  const size_t body = bytes.size() - kHashBytes;
+  const XXH128_hash_t h = XXH3_128bits(bytes.data(), body);
+  if (get_u64(bytes.data() + body) != h.low64 || get_u64(bytes.data() + body + 8) != h.high64) {
+    *why = bad + "its content hash does not match its content (edited, truncated or corrupted)";
+    return false;
+  }
+  nlohmann::json head;
+  try {
+    head = nlohmann::json::parse(bytes.substr(header_at, header_len));
+    if (head.at("identity").get<std::string>() != key.identity) {
+      *why = bad + "it was made for another case or check policy";
+      return false;
+    }
+    if (head.at("build").get<std::string>() != key.build) {
+      *why = "cache entry from another build (" + head.at("build").get<std::string>() + "; this is " + key.build +
+             "): the reference code may differ, so it was recomputed";
+      return false;
+    }
+    if (head.at("inputs_hash").get<std::string>() != key.inputs_hash) {
+      *why = "the inputs generated here hash to " + key.inputs_hash + ", the cache entry was made from " +
+             head.at("inputs_hash").get<std::string>() +
+             " (a generator or libm that gives other floats on this host?): recomputed";
+      return false;
+    }
+    std::vector<OutputCheck> out;
+    size_t at = header_at + header_len;
+    for (const nlohmann::json& c : head.at("checks")) {
+      OutputCheck oc;
+      oc.output = c.at("output");
+      oc.sampled = c.at("sampled");
+      oc.rule = c.at("rule");
+      oc.total = c.at("total");
+      const uint64_t n = c.at("count");
+      if (n > (body - at) / 16) {
+        *why = bad + "output " + oc.output + " claims " + std::to_string(n) + " values past the end of the file";
+        return false;
+      }
+      oc.index.resize(n);
+      oc.expected.resize(n);
+      std::memcpy(oc.index.data(), bytes.data() + at, n * 8);
+      at += n * 8;
+      std::memcpy(oc.expected.data(), bytes.data() + at, n * 8);
+      at += n * 8;
+      out.push_back(std::move(oc));
+    }
+    if (at != body) {
+      *why = bad + std::to_string(body - at) + " bytes after the last output";
+      return false;
+    }
+    *checks = std::move(out);
+  } catch (const std::exception& e) {
+    *why = bad + "unreadable header: " + e.what();
+    return false;
+  }
+  *why = "cache entry " + fs::path(path).filename().string() + " (inputs " + key.inputs_hash.substr(0, 12) + "...)";
+  return true;
+}
+
+void ReferenceCache::store(const ReferenceKey& key, const std::vector<OutputCheck>& checks) const {
+  nlohmann::json cs = nlohmann::json::array();
+  size_t payload = 0;
+  for (const OutputCheck& c : checks) {
+    if (c.index.size() != c.expected.size()) DSB_THROW("reference cache: output " + c.output + ": index/expected sizes differ");
+    cs.push_back({{"output", c.output}, {"sampled", c.sampled}, {"rule", c.rule}, {"total", c.total},
+                  {"count", c.index.size()}});
+    payload += 16 * c.index.size();
+  }
+  const std::string header =
+      nlohmann::json{{"identity", key.identity}, {"inputs_hash", key.inputs_hash}, {"build", key.build}, {"checks", cs}}
+          .dump();
+  std::string bytes(kMagic, sizeof kMagic);
+  bytes.reserve(sizeof kMagic + 8 + header.size() + payload + kHashBytes);
+  put_u64(bytes, header.size());
+  bytes += header;
+  for (const OutputCheck& c : checks) {
+    bytes.append(reinterpret_cast<const char*>(c.index.data()), 8 * c.index.size());
+    bytes.append(reinterpret_cast<const char*>(c.expected.data()), 8 * c.expected.size());
+  }
+  put_hash(bytes, XXH3_128bits(bytes.data(), bytes.size()));
+
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) DSB_THROW("--reference-cache " + dir_ + ": cannot create the folder: " + ec.message());
+  const std::string path = entry_path(key);
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) DSB_THROW("--reference-cache " + dir_ + ": cannot create " + tmp);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!f.flush()) {
+      f.close();
+      fs::remove(tmp, ec);
+      DSB_THROW("--reference-cache " + dir_ + ": write failed (disk full?)");
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    DSB_THROW("--reference-cache " + dir_ + ": rename into place failed: " + ec.message());
+  }
+}
+
+std::vector<OutputCheck> reference_checks(const Problem& problem, const CaseSpec& c, const TensorMap& inputs,
+                                          uint64_t seed, const VerifyPolicy& policy, const ReferenceCache* cache,
+                                          ReferenceNote* note) {
+  const uint64_t ss = sample_seed(seed);
+  if (cache == nullptr) {
+    note->source = ReferenceSource::kNone;
+    return problem.reference(inputs, policy, ss);
+  }
+  const ReferenceKey key = reference_key(c.op, c.id, c.params, seed, ss, policy, problem.inputs(), inputs);
+  std::vector<OutputCheck> checks;
+  std::string why;
+  if (cache->load(key, &checks, &why)) {
+    problem.restore_checks(checks);
+    note->source = ReferenceSource::kCache;
+    note->detail = why;
+    return checks;
+  }
+  checks = problem.reference(inputs, policy, ss);
+  note->source = ReferenceSource::kComputed;
+  note->detail = why;
+  if (has_custom(checks) && !problem.custom_checks_restorable()) {
+    note->detail += "; not stored: this op's checks keep state beyond reference values (computed on every run)";
+    return checks;
+  }
+  try {
+    cache->store(key, checks);
+    note->detail += "; stored";
+  } catch (const std::exception& e) {
+    note->detail += std::string("; not stored: ") + e.what();
+  }
+  return checks;
+}
+
+}  // namespace dsbench
