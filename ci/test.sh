@@ -8,4 +8,6 @@ ci/bootstrap.sh
 # instead of quietly dropping the multi-rank tests.
 DSB_CONFIGURE_ARGS="-DDSB_ENABLE_MPI=ON" ci/build.sh
 ci/asan.sh  # the MLA decode CPU paths under AddressSanitizer and UBSan: nothing reads out of bounds
+# The GPU bundle (docs/gpu_check.md), which ctest's gpu_check.* then checks in its no-GPU mode.
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then ci/gpu_bundle.sh build-gpu/bundle; fi
 ctest --preset default -j "$(nproc)"

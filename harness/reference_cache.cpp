@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,10 +21,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// File layout: magic (8 bytes), header length (u64 LE), header (JSON text), payload (for each check:
-// int64 index[n] then float64 expected[n]), XXH3-128 of everything before it (16 bytes). The hash
-// covers the header, so an edited hash, value, key or count is caught, and the lengths catch a
-// truncated file before any of it is read as numbers.
+// File layout: magic (8 bytes), header length (u64 LE), header (JSON text), payload, XXH3-128 of
+// everything before it (16 bytes). The hash covers the header, so an edited hash, value, key or count
+// is caught, and the lengths catch a truncated file before any of it is read as numbers.
+// Payload, per check: the flat indices as zigzag deltas in LEB128 (positions run mostly in order:
+// about a byte each), then the expected values as float32 where every one of them converts to float32
+// and back unchanged (outputs are BF16/FP32), else as float64. The bundle for the GPU machine has a
+// size limit (docs/gpu_check.md); both encodings are exact.
 constexpr char kMagic[8] = {'D', 'S', 'B', 'R', 'E', 'F', '0', '1'};
 constexpr size_t kHashBytes = 16;
 constexpr uint64_t kMaxHeaderBytes = 64ull << 20;
@@ -46,6 +50,58 @@ uint64_t get_u64(const char* p) {
 void put_hash(std::string& s, const XXH128_hash_t& h) {
   put_u64(s, h.low64);
   put_u64(s, h.high64);
+}
+
+void put_varint(std::string& s, uint64_t v) {
+  while (v >= 0x80) {
+    s.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  s.push_back(static_cast<char>(v));
+}
+
+// Reads one LEB128 value from [*p, end); false when it runs past end or over 64 bits.
+bool get_varint(const char** p, const char* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    const auto b = static_cast<unsigned char>(*(*p)++);
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+std::string encode_indices(const std::vector<int64_t>& index) {
+  std::string out;
+  int64_t prev = 0;
+  for (int64_t i : index) {
+    const int64_t d = static_cast<int64_t>(static_cast<uint64_t>(i) - static_cast<uint64_t>(prev));
+    put_varint(out, (static_cast<uint64_t>(d) << 1) ^ static_cast<uint64_t>(d >> 63));  // zigzag
+    prev = i;
+  }
+  return out;
+}
+
+bool decode_indices(const char* p, const char* end, size_t n, std::vector<int64_t>* index) {
+  index->resize(n);
+  int64_t prev = 0;
+  for (size_t k = 0; k < n; ++k) {
+    uint64_t z = 0;
+    if (!get_varint(&p, end, &z)) return false;
+    const int64_t d = static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
+    prev = static_cast<int64_t>(static_cast<uint64_t>(prev) + static_cast<uint64_t>(d));
+    (*index)[k] = prev;
+  }
+  return p == end;
+}
+
+bool fits_float32(const std::vector<double>& v) {
+  for (double x : v) {
+    if (std::isnan(x)) continue;
+    const double back = static_cast<double>(static_cast<float>(x));
+    if (std::memcmp(&back, &x, sizeof x) != 0) return false;  // also keeps -0.0 apart from 0.0
+  }
+  return true;
 }
 
 bool has_custom(const std::vector<OutputCheck>& checks) {
@@ -173,17 +229,29 @@ bool ReferenceCache::load(const ReferenceKey& key, std::vector<OutputCheck>* che
       oc.sampled = c.at("sampled");
       oc.rule = c.at("rule");
       oc.total = c.at("total");
-      const uint64_t n = c.at("count");
-      if (n > (body - at) / 16) {
+      const uint64_t n = c.at("count"), index_bytes = c.at("index_bytes");
+      const bool f32 = c.at("values").get<std::string>() == "f32";
+      const uint64_t value_bytes = n * (f32 ? 4 : 8);
+      if (n > body || index_bytes > body - at || value_bytes > body - at - index_bytes) {
         *why = bad + "output " + oc.output + " claims " + std::to_string(n) + " values past the end of the file";
         return false;
       }
-      oc.index.resize(n);
+      if (!decode_indices(bytes.data() + at, bytes.data() + at + index_bytes, n, &oc.index)) {
+        *why = bad + "output " + oc.output + ": the positions do not decode";
+        return false;
+      }
+      at += index_bytes;
       oc.expected.resize(n);
-      std::memcpy(oc.index.data(), bytes.data() + at, n * 8);
-      at += n * 8;
-      std::memcpy(oc.expected.data(), bytes.data() + at, n * 8);
-      at += n * 8;
+      if (f32) {
+        for (uint64_t i = 0; i < n; ++i) {
+          float x;
+          std::memcpy(&x, bytes.data() + at + 4 * i, 4);
+          oc.expected[i] = x;
+        }
+      } else {
+        std::memcpy(oc.expected.data(), bytes.data() + at, n * 8);
+      }
+      at += value_bytes;
       out.push_back(std::move(oc));
     }
     if (at != body) {
@@ -201,24 +269,31 @@ bool ReferenceCache::load(const ReferenceKey& key, std::vector<OutputCheck>* che
 
 void ReferenceCache::store(const ReferenceKey& key, const std::vector<OutputCheck>& checks) const {
   nlohmann::json cs = nlohmann::json::array();
-  size_t payload = 0;
+  std::string payload;
   for (const OutputCheck& c : checks) {
     if (c.index.size() != c.expected.size()) DSB_THROW("reference cache: output " + c.output + ": index/expected sizes differ");
+    const std::string idx = encode_indices(c.index);
+    const bool f32 = fits_float32(c.expected);
     cs.push_back({{"output", c.output}, {"sampled", c.sampled}, {"rule", c.rule}, {"total", c.total},
-                  {"count", c.index.size()}});
-    payload += 16 * c.index.size();
+                  {"count", c.index.size()}, {"index_bytes", idx.size()}, {"values", f32 ? "f32" : "f64"}});
+    payload += idx;
+    if (f32) {
+      for (double x : c.expected) {
+        const float f = static_cast<float>(x);
+        payload.append(reinterpret_cast<const char*>(&f), 4);
+      }
+    } else {
+      payload.append(reinterpret_cast<const char*>(c.expected.data()), 8 * c.expected.size());
+    }
   }
   const std::string header =
       nlohmann::json{{"identity", key.identity}, {"inputs_hash", key.inputs_hash}, {"build", key.build}, {"checks", cs}}
           .dump();
   std::string bytes(kMagic, sizeof kMagic);
-  bytes.reserve(sizeof kMagic + 8 + header.size() + payload + kHashBytes);
+  bytes.reserve(sizeof kMagic + 8 + header.size() + payload.size() + kHashBytes);
   put_u64(bytes, header.size());
   bytes += header;
-  for (const OutputCheck& c : checks) {
-    bytes.append(reinterpret_cast<const char*>(c.index.data()), 8 * c.index.size());
-    bytes.append(reinterpret_cast<const char*>(c.expected.data()), 8 * c.expected.size());
-  }
+  bytes += payload;
   put_hash(bytes, XXH3_128bits(bytes.data(), bytes.size()));
 
   std::error_code ec;

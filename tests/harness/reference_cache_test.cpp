@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -266,6 +268,49 @@ TEST(ReferenceCache, AnUnwritableFolderCostsTheStoreNotTheRow) {
   EXPECT_EQ(r.disposition, "passed") << r.reason;
   EXPECT_EQ(r.reference.source, ReferenceSource::kComputed);
   EXPECT_NE(r.reference.detail.find("not stored"), std::string::npos) << r.reference.detail;
+  fs::remove_all(dir);
+}
+
+TEST(ReferenceCache, StoresPositionsAndValuesExactlyWhateverTheirOrderAndPrecision) {
+  const fs::path dir = test_dir();
+  const ReferenceCache cache(dir.string());
+  ReferenceKey key{"{\"op\":\"x\"}", std::string(32, '0'), this_build()};
+  OutputCheck wide, narrow;
+  wide.output = "d";
+  wide.index = {5, 3, 1000000000000, 0, 7, 7, 2};  // out of order, repeats, far jumps
+  wide.expected = {0.1, -0.0, std::nan(""), -INFINITY, 1e300, 5e-324, 3.0};  // 0.1 needs float64
+  narrow.output = "lse";
+  narrow.sampled = true;
+  narrow.rule = "sampled: something";
+  narrow.total = 99;
+  for (int64_t i = 0; i < 1000; ++i) {
+    narrow.index.push_back(3 * i);
+    narrow.expected.push_back(static_cast<float>(i) / 7.0f);
+  }
+  narrow.expected[10] = -0.0;
+  cache.store(key, {wide, narrow});
+  std::vector<OutputCheck> back;
+  std::string why;
+  ASSERT_TRUE(cache.load(key, &back, &why)) << why;
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].index, wide.index);
+  EXPECT_EQ(back[1].index, narrow.index);
+  for (const auto& [got, want] : {std::pair{&back[0], &wide}, std::pair{&back[1], &narrow}}) {
+    ASSERT_EQ(got->expected.size(), want->expected.size());
+    for (size_t i = 0; i < want->expected.size(); ++i) {
+      if (std::isnan(want->expected[i])) {
+        EXPECT_TRUE(std::isnan(got->expected[i]));
+      } else {
+        EXPECT_EQ(std::memcmp(&got->expected[i], &want->expected[i], sizeof(double)), 0) << i;
+      }
+    }
+    EXPECT_EQ(got->output, want->output);
+    EXPECT_EQ(got->sampled, want->sampled);
+    EXPECT_EQ(got->rule, want->rule);
+    EXPECT_EQ(got->total, want->total);
+  }
+  // The float32 form is used where it is exact: the entry is far smaller than 16 bytes a value.
+  EXPECT_LT(fs::file_size(cache.entry_path(key)), 1000u * 6 + 2000u);
   fs::remove_all(dir);
 }
 
