@@ -209,7 +209,8 @@ for c in "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" /usr/local/cuda/b
   [ -n "$c" ] && [ -x "$c" ] && { sanitizer=$c; break; }
 done
 if [ $have_gpu -eq 1 ] && [ -n "$sanitizer" ]; then
-  run_step memcheck 100 "$sanitizer" --tool memcheck --leak-check no --error-exitcode 99 \
+  # Status 99 is the sanitizer's finding; dsbench's own 1 (a row incorrect) is counted in the summary.
+  OK_RC="0 1" run_step memcheck 100 "$sanitizer" --tool memcheck --leak-check no --error-exitcode 99 \
     "$dsb" run --backend cuda --suite gpu-sanitize --seed "$seed" --verify-only --ceilings off \
     --reference-cache "$work/reference-cache" --out "$work/memcheck.json" || failed=1
   racecheck_step() {
@@ -224,7 +225,9 @@ if [ $have_gpu -eq 1 ] && [ -n "$sanitizer" ]; then
       "$sanitizer" --tool racecheck --racecheck-report all --error-exitcode 99 \
         "$dsb" run --backend cuda --suite gpu-sanitize --seed "$seed" --verify-only --ceilings off \
         --case "${pair%%|*}" --kernel "${pair##*|}" --reference-cache "$work/reference-cache" \
-        --out "$work/racecheck.json" || rc=1
+        --out "$work/racecheck.json"
+      local r=$?
+      [ $r -le 1 ] || rc=1
     done
     return $rc
   }
