@@ -1,4 +1,5 @@
 #include "harness/scorecard.hpp"
+#include "harness/output_file.hpp"
 #include "harness/world.hpp"
 
 #include <sys/utsname.h>
@@ -337,18 +338,7 @@ static std::string probe_suffix() {
   return std::to_string(getpid()) + "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
 }
 
-void check_writable(const std::string& path) {
-  const fs::path p(path);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  const fs::path probe = dir / (".dsbench-write-probe-" + probe_suffix());
-  std::ofstream f(probe);
-  if (!f) DSB_THROW("output " + path + ": folder " + dir.string() + " is not writable");
-  f.close();
-  fs::remove(probe, ec);
-  if (fs::is_directory(p)) DSB_THROW("output " + path + ": is a folder");
-}
+void check_writable(const std::string& path) { check_output_path(path, "output"); }
 
 void check_writable_folder(const std::string& dir, const std::string& what) {
   std::error_code ec;
@@ -362,17 +352,7 @@ void check_writable_folder(const std::string& dir, const std::string& what) {
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
-  const fs::path p(path);
-  const fs::path tmp = p.string() + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) DSB_THROW("output " + path + ": cannot create " + tmp.string());
-    f << doc.dump(2) << "\n";
-    if (!f.flush()) DSB_THROW("output " + path + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) DSB_THROW("output " + path + ": rename failed: " + ec.message());
+  write_output_file(path, doc.dump(2) + "\n", "output");
 }
 
 int exit_code_for(const std::vector<ResultRow>& rows, const std::vector<std::string>& errors) {

@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import struct
+import stat
 import subprocess
 import sys
 import tempfile
@@ -893,6 +894,39 @@ def s17_sigterm():
         C.check("s17.sigterm.partial_rows", 1 <= len(doc["results"]) < 22, "%d rows" % len(doc["results"]))
 
 
+def s18_outputs_not_ours():
+    """A device, a symlink or a FIFO given as an output is written, never replaced by a regular file
+    (the devices are made with mknod in a temporary folder: the real /dev is never touched)."""
+    d = fresh_dir("s18")
+    dev = os.path.join(d, "null")
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as e:
+        C.check("s18.skipped_without_mknod", True, str(e))
+        return
+    card = os.path.join(d, "card.json")
+    r = run(["run", "--suite", "smoke", "--case", SMOKE_CASE, "--out", card] + FAST_TIMING)
+    check_rc("s18.setup", r, 0)
+    for name, args in [("run", ["run", "--suite", "smoke", "--case", SMOKE_CASE, "--out", dev, "--junit", dev] + FAST_TIMING),
+                       ("compare", ["compare", card, card, "--json", dev, "--markdown", dev]),
+                       ("report", ["report", card, "--out", dev, "--junit", dev, "--markdown", dev])]:
+        r = run(args)
+        C.check("s18.%s.exit" % name, r.rc in (0, 1), r.brief())
+        C.check("s18.%s.device_kept" % name, stat.S_ISCHR(os.lstat(dev).st_mode), "the device became a regular file")
+    C.check("s18.no_probe_or_temp_files", sorted(os.listdir(d)) == ["card.json", "null"], sorted(os.listdir(d)))
+    os.makedirs(os.path.join(d, "real"))
+    os.symlink("real/linked.json", os.path.join(d, "link.json"))
+    r = run(["run", "--suite", "smoke", "--case", SMOKE_CASE, "--out", os.path.join(d, "link.json")] + FAST_TIMING)
+    check_rc("s18.symlink.exit", r, 0)
+    C.check("s18.symlink.kept", os.path.islink(os.path.join(d, "link.json")), "the link was replaced")
+    check_scorecard("s18.symlink", os.path.join(d, "real", "linked.json"), 0)
+    fifo = os.path.join(d, "fifo")
+    os.mkfifo(fifo)
+    r = run(["run", "--suite", "smoke", "--case", SMOKE_CASE, "--out", fifo] + FAST_TIMING, timeout=60)
+    check_contains("s18.fifo_without_reader.message", r.err, ["a FIFO has no reader: refusing to wait"])
+    C.check("s18.fifo_without_reader.kept", stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
+
+
 # ------------------------------------------------------------------------------------------------
 
 def main():
@@ -921,7 +955,7 @@ def main():
                              s05_mixed_suite, s06_unknown_backend_kernel_case, s07_unwritable_output,
                              s08_bad_flag_combinations, s09_seeds, s10_dump_replay, s11_validate,
                              s12_dump_failures_all_pass, s13_list_info_help, s14_default_out_other_cwd, s15_sigint,
-                             s16_option_ranges, s17_sigterm]:
+                             s16_option_ranges, s17_sigterm, s18_outputs_not_ours]:
                 try:
                     scenario()
                 except Exception:  # noqa: BLE001 - a crash in the test is a failure of that scenario
