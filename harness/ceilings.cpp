@@ -8,16 +8,17 @@
 #include <fstream>
 
 #include "harness/error.hpp"
+#include "harness/json_file.hpp"
 #include "harness/scorecard.hpp"
 
 namespace dsbench {
 namespace {
 
 nlohmann::json read_cache() {
-  std::ifstream in(ceilings_cache_path());
-  if (!in) return nlohmann::json::object();
+  std::error_code ec;
+  if (!std::filesystem::exists(ceilings_cache_path(), ec)) return nlohmann::json::object();
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
+    nlohmann::json j = read_json_file(ceilings_cache_path(), "ceilings cache " + ceilings_cache_path());
     return j.is_object() ? j : nlohmann::json::object();
   } catch (const std::exception&) {
     return nlohmann::json::object();  // a damaged cache is measured anew, not an error

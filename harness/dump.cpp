@@ -6,6 +6,7 @@
 
 #include "harness/build_id.hpp"
 #include "harness/error.hpp"
+#include "harness/json_file.hpp"
 #include "harness/npy.hpp"
 
 namespace dsbench {
@@ -114,17 +115,11 @@ std::string dump_case(const std::string& dir, const CaseSpec& c, uint64_t seed, 
 
 DumpedCase read_case_json(const std::string& dir) {
   const fs::path path = fs::path(dir) / "case.json";
-  std::ifstream f(path);
-  if (!f) DSB_THROW(path.string() + ": cannot be opened (is " + dir + " a dump folder?)");
-  std::stringstream ss;
-  ss << f.rdbuf();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) DSB_THROW(path.string() + ": cannot be opened (is " + dir + " a dump folder?)");
   DumpedCase d;
   d.dir = dir;
-  try {
-    d.meta = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    DSB_THROW(path.string() + ": not valid JSON: " + e.what());
-  }
+  d.meta = read_json_file(path.string(), path.string());
   auto field = [&](const char* key, bool (nlohmann::json::*is)() const noexcept, const char* what) -> const nlohmann::json& {
     if (!d.meta.contains(key) || !(d.meta.at(key).*is)()) DSB_THROW(path.string() + ": field \"" + key + "\": missing or not " + what);
     return d.meta.at(key);

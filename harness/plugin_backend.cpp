@@ -236,7 +236,8 @@ void check_table(const std::string& where, const dsb_plugin_api* a) {
       {"device_synchronize", (const void*)a->device_synchronize}, {"last_error", (const void*)a->last_error}};
   for (const auto& [field, ptr] : required)
     if (ptr == nullptr) DSB_THROW(where + ": malformed table: " + field + " is NULL");
-  if (!std::regex_match(a->name, std::regex("[a-z0-9_]{1,32}")))
+  // Lengths first: std::regex recurses per character, so a long name would overflow the stack.
+  if (std::strlen(a->name) > 32 || !std::regex_match(a->name, std::regex("[a-z0-9_]{1,32}")))
     DSB_THROW(where + ": malformed table: name \"" + std::string(a->name) + "\" is not 1-32 of [a-z0-9_]");
   if (a->num_kernels < 0 || (a->num_kernels > 0 && a->kernels == nullptr))
     DSB_THROW(where + ": malformed table: num_kernels " + std::to_string(a->num_kernels) + " with kernels " +
@@ -247,7 +248,7 @@ void check_table(const std::string& where, const dsb_plugin_api* a) {
     const std::string which = where + ": kernel " + std::to_string(i);
     if (static_cast<int>(k.op) <= DSB_OP_INVALID || static_cast<int>(k.op) >= DSB_OP_COUNT)
       DSB_THROW(which + ": unknown op " + std::to_string(static_cast<int>(k.op)) + " (dsb_op in dsbench/ops.h)");
-    if (k.variant == nullptr || !std::regex_match(k.variant, std::regex("[A-Za-z0-9_]{1,64}")))
+    if (k.variant == nullptr || std::strlen(k.variant) > 64 || !std::regex_match(k.variant, std::regex("[A-Za-z0-9_]{1,64}")))
       DSB_THROW(which + ": variant " + (k.variant ? "\"" + std::string(k.variant) + "\"" : std::string("NULL")) +
                 " is not 1-64 of [A-Za-z0-9_]");
     if (k.run == nullptr) DSB_THROW(which + " (" + k.variant + "): run is NULL");

@@ -9,6 +9,7 @@
 
 #include "dsbench/ops.h"
 #include "harness/error.hpp"
+#include "harness/json_file.hpp"
 
 namespace dsbench {
 namespace fs = std::filesystem;
@@ -138,17 +139,7 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
 
 Suite load_suite(const std::string& name_or_path) {
   const std::string path = resolve_suite_path(name_or_path);
-  std::ifstream f(path);
-  if (!f) DSB_THROW("suite file " + path + ": cannot be opened");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    DSB_THROW("suite file " + path + ": not valid JSON: " + e.what());
-  }
-  return parse_suite(doc, path);
+  return parse_suite(read_json_file(path, "suite file " + path), path);
 }
 
 }  // namespace dsbench

@@ -12,6 +12,7 @@
 #include "harness/json_schema.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/plugin_backend.hpp"
+#include "harness/json_file.hpp"
 #include "harness/report_table.hpp"
 #include "harness/runner.hpp"
 
@@ -20,15 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 nlohmann::json read_json_file(const std::string& path, const char* what) {
-  std::ifstream f(path);
-  if (!f) DSB_THROW(std::string(what) + " " + path + ": cannot be opened");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    DSB_THROW(std::string(what) + " " + path + ": not valid JSON: " + e.what());
-  }
+  return dsbench::read_json_file(path, std::string(what) + " " + path);
 }
 
 std::string default_schema_path() {

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "harness/error.hpp"
+#include "harness/json_file.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/ops/all_to_all_moe_counts.hpp"
 #include "harness/ops/all_to_all_problem.hpp"
@@ -67,14 +68,7 @@ class AllToAllDriver final : public OpDriver {
       } else {
         if (!file.is_string()) DSB_THROW("params.matrix_file: expected a path string");
         const std::string path = file.get<std::string>();
-        std::ifstream in(path);
-        if (!in) DSB_THROW("params.matrix_file: cannot open \"" + path + "\"");
-        nlohmann::json doc;
-        try {
-          in >> doc;
-        } catch (const nlohmann::json::exception& e) {
-          DSB_THROW("params.matrix_file: \"" + path + "\" is not valid JSON: " + e.what());
-        }
+        nlohmann::json doc = read_json_file(path, "params.matrix_file \"" + path + "\"");
         if (doc.is_object() && doc.contains("counts")) doc = doc.at("counts");
         s.counts = parse_matrix(doc, path, w);
       }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "harness/error.hpp"
+#include "harness/json_file.hpp"
 #include "harness/json_schema.hpp"
 #include "harness/scorecard.hpp"
 
@@ -21,19 +22,7 @@ int our_minor() { return std::atoi(std::strchr(kScorecardSchemaVersion, '.') + 1
 
 nlohmann::json parse_file(const std::string& path) {
   if (fs::is_directory(path)) DSB_THROW(path + ": is a folder, not a scorecard file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) DSB_THROW(path + ": cannot be opened");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string text = ss.str();
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) DSB_THROW(path + ": the file is empty");
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    const bool at_end = e.byte >= text.size();
-    DSB_THROW(path + ": not valid JSON at byte " + std::to_string(e.byte) + " of " + std::to_string(text.size()) +
-              (at_end ? " (the file ends early: truncated?)" : "") + ": " + e.what());
-  }
+  return read_json_file(path, path);
 }
 
 // A card of a newer 1.x minor may carry optional fields this reader does not know (CHANGELOG:
@@ -55,7 +44,7 @@ int check_version(const std::string& path, const nlohmann::json& doc) {
   static const std::regex kSemver(R"(^([0-9]+)\.([0-9]+)\.([0-9]+)$)");
   std::smatch m;
   const std::string v = it->get<std::string>();
-  if (!std::regex_match(v, m, kSemver)) DSB_THROW(path + ": /schema_version: \"" + v + "\" is not MAJOR.MINOR.PATCH");
+  if (v.size() > 64 || !std::regex_match(v, m, kSemver)) DSB_THROW(path + ": /schema_version: \"" + v + "\" is not MAJOR.MINOR.PATCH");
   const int major = std::stoi(m[1].str());
   if (major != our_major())
     DSB_THROW(path + ": /schema_version: \"" + v + "\" is major version " + std::to_string(major) +

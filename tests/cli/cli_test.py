@@ -927,6 +927,54 @@ def s18_outputs_not_ours():
     C.check("s18.fifo_without_reader.kept", stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced")
 
 
+def s19_hostile_files():
+    """Long strings, deep nesting, out-of-range numbers and non-regular files get a message naming the
+    file: no crash, and run still writes its scorecard."""
+    d = fresh_dir("s19")
+    card = os.path.join(d, "card.json")
+    r = run(["run", "--suite", "smoke", "--case", SMOKE_CASE, "--out", card] + FAST_TIMING)
+    check_rc("s19.setup", r, 0)
+    good = load_json(card)
+    variants = {}
+    for field in ("schema_version", "kernel", "stop_reason"):
+        doc = json.loads(json.dumps(good))
+        if field == "schema_version":
+            doc["schema_version"] = "1" * 30000
+        elif field == "kernel":
+            doc["results"][0]["kernel"] = "a" * 30000
+        else:
+            doc["results"][0]["timing"]["stop_reason"] = "s" * 30000
+        variants["long_" + field] = json.dumps(doc)
+    text = json.dumps(good)
+    variants["deep_results"] = text.replace('"results": [', '"results": [' + "[" * 100000 + "]" * 100000 + ", ", 1)
+    variants["number_overflow"] = text.replace('"seed": ', '"seed": 1e400, "x": ', 1)
+    for label, body in variants.items():
+        path = os.path.join(d, label + ".json")
+        with open(path, "w") as f:
+            f.write(body)
+        for cmd in (["validate", path], ["compare", card, path], ["report", path, "--out", os.path.join(d, label + ".html")]):
+            r = run(cmd)
+            C.check("s19.%s.%s.no_crash" % (label, cmd[0]), 0 <= r.rc <= 2, r.brief())
+            C.check("s19.%s.%s.names_file" % (label, cmd[0]), path in r.all or r.rc == 0, r.brief())
+    # A suite that is deep, overflows a number, or is not a regular file: run writes its scorecard.
+    deep = os.path.join(d, "deep_suite.json")
+    with open(deep, "w") as f:
+        f.write('{"name": "d", "cases": [{"id": "g/x", "op": "gemm_fp8_blockscaled", "params": ' + "[" * 100000 +
+                "]" * 100000 + "}]}")
+    big = os.path.join(d, "big_suite.json")
+    with open(big, "w") as f:
+        f.write('{"name": "b", "cases": [{"id": "g/x", "op": "gemm_fp8_blockscaled", "params": {"m": 1e400, "n": 64, "k": 128}}]}')
+    fifo = os.path.join(d, "fifo_suite.json")
+    os.mkfifo(fifo)
+    for label, suite, needle in [("deep", deep, "nested deeper than"), ("overflow", big, "a number is out of range"),
+                                 ("fifo", fifo, "not a regular file")]:
+        out = os.path.join(d, "run_%s.json" % label)
+        r = run(["run", "--suite", suite, "--out", out] + FAST_TIMING, timeout=30)
+        check_rc("s19.run_%s.exit_code" % label, r, 2)
+        check_contains("s19.run_%s.message" % label, r.err, [suite, needle])
+        check_scorecard("s19.run_%s" % label, out, r.rc)
+
+
 # ------------------------------------------------------------------------------------------------
 
 def main():
@@ -955,7 +1003,8 @@ def main():
                              s05_mixed_suite, s06_unknown_backend_kernel_case, s07_unwritable_output,
                              s08_bad_flag_combinations, s09_seeds, s10_dump_replay, s11_validate,
                              s12_dump_failures_all_pass, s13_list_info_help, s14_default_out_other_cwd, s15_sigint,
-                             s16_option_ranges, s17_sigterm, s18_outputs_not_ours]:
+                             s16_option_ranges, s17_sigterm, s18_outputs_not_ours,
+                             s19_hostile_files]:
                 try:
                     scenario()
                 except Exception:  # noqa: BLE001 - a crash in the test is a failure of that scenario

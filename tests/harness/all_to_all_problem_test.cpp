@@ -38,7 +38,7 @@ TEST(AllToAllDriver, IsMultiRankAndRefusesBadParamsPrecisely) {
             std::string::npos);
   EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix", {{1, -2}, {3, 4}}}}, 2).find("params.matrix[0][1]"), std::string::npos);
   EXPECT_NE(error_of({{"pattern", "matrix"}}).find("exactly one of"), std::string::npos);
-  EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", "/nonexistent.json"}}).find("cannot open"), std::string::npos);
+  EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", "/nonexistent.json"}}).find("cannot be opened"), std::string::npos);
   EXPECT_NE(error_of({{"bytes_per_rank", 64}, {"pattern", "zero_peers"}, {"zero_fraction", 2}}).find("outside [0"),
             std::string::npos);
 }
@@ -77,7 +77,11 @@ TEST(AllToAllDriver, ReadsTheCountMatrixFromAFileBareOrUnderCounts) {
   EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", bare}}, 4).find("has 3 rows, but the run has 4 ranks"),
             std::string::npos);
   std::ofstream(bare) << "[[0, 5,";  // truncated
-  EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", bare}}, 3).find("is not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of({{"pattern", "matrix"}, {"matrix_file", bare}}, 3).find("not valid JSON"), std::string::npos);
+  std::ofstream(bare) << "[[0, PRIVATE_BYTES]]";  // the error says where, never what the file holds
+  const std::string m = error_of({{"pattern", "matrix"}, {"matrix_file", bare}}, 3);
+  EXPECT_NE(m.find("not valid JSON at byte"), std::string::npos) << m;
+  EXPECT_EQ(m.find("PRIVATE_BYTES"), std::string::npos) << m;
 }
 
 TEST(AllToAllMoeRouting, SendsEveryTokenOncePerRankHoldingOneOfItsExperts) {
