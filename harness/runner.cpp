@@ -359,7 +359,12 @@ std::vector<ResultRow> run_suite_once(const Suite& suite, Backend& backend, cons
         emit(std::move(r));
       }
     };
-    if (!c.error.empty()) { each_kernel("error", c.error); continue; }
+    if (!c.error.empty()) {
+      // A malformed case never disappears, whatever --kernel selects: at least one error row.
+      if (kernels.empty()) kernels.push_back(nullptr);
+      each_kernel("error", c.error);
+      continue;
+    }
     if (!op_has_kernels) {
       if (opts.kernel_glob == "*")
         each_kernel("not_supported", "backend " + backend.name() + " has no kernel for op " + c.op + " in this build");

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -91,7 +92,7 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
       s.timing_defaults = t;
     }
   }
-  std::set<std::string> ids;
+  std::map<std::string, size_t> first_of;  // id -> index of the case that has it
   const auto& cases = doc.at("cases");
   for (size_t i = 0; i < cases.size(); ++i) {
     const nlohmann::json& c = cases[i];
@@ -100,15 +101,22 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
     auto fail = [&](const std::string& what) {
       if (cs.error.empty()) cs.error = where + (cs.id.empty() ? "" : " (\"" + cs.id + "\")") + ": " + what;
     };
+    // A case without a usable id still gets a row: "#<index>", which no suite id can be made to
+    // collide with silently (a duplicate below gets the same treatment).
+    const std::string synthetic = "#" + std::to_string(i);
     if (!c.is_object()) {
-      fail("expected an object");
+      fail("expected an object, got " + std::string(c.type_name()));
+      cs.id = synthetic;
     } else {
       if (c.contains("id") && c.at("id").is_string()) cs.id = c.at("id").get<std::string>();
       if (cs.id.empty()) {
         fail("field \"id\": missing or not a string");
-        cs.id = "case" + std::to_string(i);  // a placeholder so the error row has an id
+        cs.id = synthetic;
       }
-      if (!ids.insert(cs.id).second) fail("field \"id\": duplicate id");
+      if (const auto [it, fresh] = first_of.emplace(cs.id, i); !fresh) {
+        fail("field \"id\": duplicate of case " + std::to_string(it->second) + " (\"" + cs.id + "\")");
+        cs.id += synthetic;  // the row must not share the first one's id (compare/report key on it)
+      }
       if (!c.contains("op") || !c.at("op").is_string()) {
         fail("field \"op\": missing or not a string");
       } else {

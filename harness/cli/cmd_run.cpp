@@ -77,7 +77,7 @@ void check_selection(const Suite& suite, Backend& backend, const RunOptions& o) 
       any_pair = any_pair || glob_match(o.kernel_glob, k->id());
     }
     // A malformed case, or an op without kernels, still yields a row (error / not_supported).
-    any_pair = any_pair || ((!c.error.empty() || !op_has_kernels) && o.kernel_glob == "*");
+    any_pair = any_pair || !c.error.empty() || (!op_has_kernels && o.kernel_glob == "*");
   }
   if (!any_case) DSB_THROW("--case \"" + o.case_glob + "\" matches no case of suite " + suite.name);
   if (!any_kernel)

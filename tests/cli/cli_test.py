@@ -356,8 +356,8 @@ def s05_mixed_suite():
     # (label, rows, substrings every reason must hold besides the suite path)
     expectations = [
         ("unknown_op", rows_of("unknown_op"), ['"unknown_op"', '"op"', "gemm_fp9_blockscaled"]),
-        ("missing_id", rows_of("case2"), ["case 2", '"id"', "missing"]),
-        ("duplicate_id", rows_of("good", "error"), ["case 3", '"good"', '"id"', "duplicate"]),
+        ("missing_id", rows_of("#2"), ["case 2", '"id"', "missing"]),
+        ("duplicate_id", rows_of("good#3", "error"), ["case 3", '"good"', '"id"', "duplicate of case"]),
         ("k_not_multiple_of_128", rows_of("k100"), ['"k100"', "params.k: 100 is not a multiple of 128"]),
         ("k200_not_multiple_of_128", rows_of("k200"), ['"k200"', "params.k: 200 is not a multiple of 128"]),
         ("negative_m", rows_of("negative_m"), ['"negative_m"', "params.m: -4", "negative"]),

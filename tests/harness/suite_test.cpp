@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "harness/error.hpp"
 #include "harness/suite.hpp"
@@ -39,10 +40,16 @@ TEST(ParseSuite, RecordsEachDefectOnItsOwnCase) {
   EXPECT_EQ(s.cases[0].error, "");
   EXPECT_EQ(s.cases[1].error, "suites/x.json: case 1 (\"bad_op\"): field \"op\": unknown op \"gemm_fp9\"");
   EXPECT_NE(s.cases[2].error.find("field \"id\": missing"), std::string::npos);
-  EXPECT_NE(s.cases[3].error.find("field \"id\": duplicate id"), std::string::npos);
+  EXPECT_EQ(s.cases[3].error, "suites/x.json: case 3 (\"ok\"): field \"id\": duplicate of case 0 (\"ok\")");
   EXPECT_NE(s.cases[4].error.find("field \"params\": missing"), std::string::npos);
   EXPECT_NE(s.cases[5].error.find("field \"colour\": unknown field"), std::string::npos);
-  EXPECT_NE(s.cases[6].error.find("case 6: expected an object"), std::string::npos);
+  EXPECT_EQ(s.cases[6].error, "suites/x.json: case 6: expected an object, got number");
+  // Every case has an id of its own (compare and report key on it): synthetic where none is usable.
+  EXPECT_EQ(s.cases[2].id, "#2");
+  EXPECT_EQ(s.cases[3].id, "ok#3");
+  EXPECT_EQ(s.cases[6].id, "#6");
+  std::set<std::string> ids;
+  for (const CaseSpec& c : s.cases) EXPECT_TRUE(ids.insert(c.id).second) << c.id;
 }
 
 TEST(ParseSuite, RejectsAFileWithoutCasesNamingTheFile) {
