@@ -39,13 +39,13 @@ void add_statistics_options(CLI::App* cmd, CompareArgs* a) {
                 "Let single host-timed (CPU) results regress; by default only device-timed ones and the suite as a "
                 "whole do, since single CPU timings on shared hosts move 12-51% between runs");
   cmd->add_option("--confidence", a->opts.stats.confidence, "Two-sided confidence of the interval on the ratio")
-      ->check(CLI::Range(0.5, 0.9999))->capture_default_str();
+      ->check(kFinite)->check(CLI::Range(0.5, 0.9999))->capture_default_str();
   cmd->add_option("--min-samples", a->opts.stats.min_samples, "Fewer timed samples on a side: 'noisy', never a verdict")
       ->check(CLI::Range(2, 1000000))->capture_default_str();
   cmd->add_option("--bootstrap", a->opts.stats.bootstrap, "Bootstrap resamples per result")
       ->check(CLI::Range(200, 1000000))->capture_default_str();
   cmd->add_option("--error-growth", a->opts.error_growth, "cos_diff may grow by this factor before it is an accuracy regression")
-      ->check(CLI::Range(1.0, 1e12))->capture_default_str();
+      ->check(kFinite)->check(CLI::Range(1.0, 1e12))->capture_default_str();
 }
 
 void finish_options(CompareArgs& a) {

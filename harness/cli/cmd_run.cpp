@@ -246,7 +246,7 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--case-timeout", a->opts.case_timeout_s,
                   "Seconds before an isolated worker is killed; in a multi-rank run, how long rank 0 waits for the "
                   "other ranks at each agreement point (a stuck exchange ends the job after 2x this + 5 s)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(kFinite)->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--local-ranks", a->local_ranks,
                   "Run N ranks as threads of this process, rank r on device r (nccl-tests' one-process mode, one "
                   "thread per GPU): multi-rank ops without mpirun/srun; CPU ranks exchange through shared memory")
@@ -266,9 +266,9 @@ void setup_run(CLI::App& app, int* exit_code) {
                   "repetitions (a host slowdown lasting seconds then hits one round, not all samples); results print "
                   "after the last round")
       ->check(CLI::Range(1, 100))->capture_default_str();
-  cmd->add_option("--budget", a->opts.timing.budget_s, "Seconds of measured time per case x kernel")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--budget", a->opts.timing.budget_s, "Seconds of measured time per case x kernel")->check(kFinite)->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--noise", a->opts.timing.noise, "Stop once the relative standard error is below this")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kFinite)->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_flag("--warm-cache", a->no_flush, "Do not flush caches between repetitions");
   cmd->add_option("--graph", a->opts.timing.graph_launches,
                   "Time graph replays of N launches (CUDA graphs; launch overhead leaves short kernels' times), each "
@@ -289,7 +289,7 @@ void setup_run(CLI::App& app, int* exit_code) {
   cmd->add_flag("--verify-full", a->opts.verify.force_full, "Check every element even when a sample would do");
   cmd->add_option("--full-max-macs", a->opts.verify.full_max_macs,
                   "Reference multiply-adds up to which the check is full; above it, sampled")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kFinite)->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--sample-rows", a->opts.verify.sample_rows, "Random rows checked whole when sampling")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--sample-cols", a->opts.verify.sample_cols, "Random columns checked whole when sampling")
@@ -303,7 +303,7 @@ void setup_run(CLI::App& app, int* exit_code) {
                 "(rows are skipped, with the cache's note)");
   cmd->add_option("--max-reference-gflop", a->opts.max_reference_gflop,
                   "Skip the FP64 reference kernel on cases above this many GFLOP")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(kFinite)->check(CLI::NonNegativeNumber)->capture_default_str();
   // The isolated worker (harness/isolation.hpp): not for people, hence no help text and no group.
   auto result_fd = std::make_shared<int>(-1);
   auto probe = std::make_shared<std::string>();

@@ -857,6 +857,11 @@ def s16_option_ranges():
              ("full_max_macs_negative", "--full-max-macs=-1", "--full-max-macs"),
              ("max_reference_gflop_negative", "--max-reference-gflop=-1", "--max-reference-gflop"),
              ("device_negative", "--device=-1", "--device"), ("device_absent", "--device=5", "5")]
+    # Not-a-number passes every comparison, so it is refused on its own (and infinity with it).
+    for flag in ("--budget", "--noise", "--full-max-macs", "--max-reference-gflop", "--case-timeout"):
+        for value in ("nan", "inf", "-nan"):
+            cases.append(("%s_%s" % (flag[2:].replace("-", "_"), value.replace("-", "minus_")), "%s=%s" % (flag, value),
+                          "not a finite number"))
     for label, arg, needle in cases:
         out = os.path.join(d, label + ".json")
         reps = [] if arg.startswith("--reps") else ["--reps=2"]  # a repeated flag would fail for another reason
@@ -867,6 +872,10 @@ def s16_option_ranges():
         if os.path.exists(out):
             errs = schema_errors(load_json(out))
             C.check(name + ".scorecard_valid", not errs, "; ".join(errs[:3]))
+    for flag, value in (("--confidence", "nan"), ("--error-growth", "nan")):
+        r = run(["compare", "a.json", "b.json", flag, value])
+        check_rc("s16.compare_%s_nan.exit_code" % flag[2:], r, 2)
+        check_contains("s16.compare_%s_nan.message" % flag[2:], r.err, ["not a finite number"])
 
 
 def s17_sigterm():
