@@ -20,7 +20,7 @@ class ParamReader {
     if (!p_.is_object()) DSB_THROW("params: expected an object, got " + std::string(p_.type_name()));
   }
 
-  int64_t integer(const std::string& key, int64_t lo, int64_t hi) { return check_range(key, as_int(key, at(key)), lo, hi); }
+  int64_t integer(const std::string& key, int64_t lo, int64_t hi) { return read_int(key, at(key), lo, hi); }
   int64_t integer_or(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
     return has(key) ? integer(key, lo, hi) : fallback;
   }
@@ -33,10 +33,10 @@ class ParamReader {
         DSB_THROW("params." + key + ": has " + std::to_string(v.size()) + " entries, expected num_groups = " + std::to_string(n));
       for (size_t i = 0; i < v.size(); ++i) {
         const std::string k = key + "[" + std::to_string(i) + "]";
-        out.push_back(check_range(k, as_int(k, v[i]), lo, hi));
+        out.push_back(read_int(k, v[i], lo, hi));
       }
     } else {
-      out.assign(static_cast<size_t>(n), check_range(key, as_int(key, v), lo, hi));
+      out.assign(static_cast<size_t>(n), read_int(key, v, lo, hi));
     }
     return out;
   }
@@ -87,15 +87,18 @@ class ParamReader {
     seen_.insert(key);
     return p_.at(key);
   }
-  static int64_t as_int(const std::string& key, const nlohmann::json& v) {
+  // Messages show the value as written: JSON integers of 2^63 and above are unsigned, and reading one
+  // as int64 would wrap it negative.
+  static int64_t read_int(const std::string& key, const nlohmann::json& v, int64_t lo, int64_t hi) {
     if (!v.is_number_integer()) DSB_THROW("params." + key + ": expected an integer, got " + v.dump());
-    return v.get<int64_t>();
-  }
-  static int64_t check_range(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
-    if (v < 0 && lo >= 0) DSB_THROW("params." + key + ": " + std::to_string(v) + " is negative");
-    if (v < lo) DSB_THROW("params." + key + ": " + std::to_string(v) + " is below the minimum " + std::to_string(lo));
-    if (v > hi) DSB_THROW("params." + key + ": " + std::to_string(v) + " exceeds the maximum " + std::to_string(hi));
-    return v;
+    const std::string shown = "params." + key + ": " + v.dump();
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi))
+      DSB_THROW(shown + " exceeds the maximum " + std::to_string(hi));
+    const int64_t x = v.get<int64_t>();
+    if (x < 0 && lo >= 0) DSB_THROW(shown + " is negative");
+    if (x < lo) DSB_THROW(shown + " is below the minimum " + std::to_string(lo));
+    if (x > hi) DSB_THROW(shown + " exceeds the maximum " + std::to_string(hi));
+    return x;
   }
   const nlohmann::json& p_;
   std::set<std::string> seen_;

@@ -85,9 +85,12 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
         const bool integral = it.key() != "budget_s" && it.key() != "noise";
         const double lo = it.key() == "max_reps" ? 1 : 0;
         const nlohmann::json& v = it.value();
-        if (!v.is_number() || (integral && !v.is_number_integer()) || v.get<double>() < lo)
+        // The integral fields are int in TimingConfig: 2^64 - 1 would otherwise be read as -1.
+        const double hi = integral ? 2147483647.0 : 1e12;
+        if (!v.is_number() || (integral && !v.is_number_integer()) || !(v.get<double>() >= lo && v.get<double>() <= hi))
           DSB_THROW(path + ": field \"defaults.timing." + it.key() + "\": " + v.dump() + " is not " +
-                    (integral ? "an integer" : "a number") + " >= " + std::to_string(static_cast<int>(lo)));
+                    (integral ? "an integer" : "a number") + " in [" + std::to_string(static_cast<int>(lo)) + ", " +
+                    (integral ? "2147483647" : "1e12") + "]");
       }
       s.timing_defaults = t;
     }

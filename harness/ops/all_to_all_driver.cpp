@@ -32,8 +32,9 @@ std::vector<std::vector<int64_t>> parse_matrix(const nlohmann::json& m, const st
     std::vector<int64_t> r;
     for (size_t d = 0; d < m[s].size(); ++d) {
       const nlohmann::json& v = m[s][d];
-      if (!v.is_number_integer() || v.get<int64_t>() < 0)
-        DSB_THROW(row + "[" + std::to_string(d) + "]: expected a non-negative integer element count, got " + v.dump());
+      // 2^63 and above are unsigned in JSON: read as int64 they would wrap negative.
+      if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > (1ull << 50)) || v.get<int64_t>() < 0)
+        DSB_THROW(row + "[" + std::to_string(d) + "]: expected a non-negative integer element count below 2^50, got " + v.dump());
       r.push_back(v.get<int64_t>());
     }
     out.push_back(std::move(r));

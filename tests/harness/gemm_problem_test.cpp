@@ -40,6 +40,10 @@ TEST(GemmDrivers, NameTheOffendingFieldOfImpossibleShapes) {
   EXPECT_EQ(make_error(dense, {{"m", 1}, {"n", 64}, {"k", 128}, {"kk", 1}}), "params.kk: unknown parameter");
   EXPECT_EQ(make_error(dense, {{"m", 1}, {"n", 64}, {"k", 128}, {"ab_dtype", "bf16"}}), "params.ab_dtype: bf16 is not an FP8 type");
   EXPECT_EQ(make_error(dense, {{"m", 1.5}, {"n", 64}, {"k", 128}}), "params.m: expected an integer, got 1.5");
+  // 2^63 and 2^64 - 1 are unsigned in JSON: shown as written, never wrapped to a negative number.
+  EXPECT_EQ(make_error(dense, {{"m", 9223372036854775808ull}, {"n", 64}, {"k", 128}}).rfind("params.m: 9223372036854775808 exceeds the maximum", 0), 0u)
+      << make_error(dense, {{"m", 9223372036854775808ull}, {"n", 64}, {"k", 128}});
+  EXPECT_EQ(make_error(dense, {{"m", 1}, {"n", 18446744073709551615ull}, {"k", 128}}).rfind("params.n: 18446744073709551615 exceeds", 0), 0u);
   EXPECT_EQ(make_error(DSB_OP_GEMM_FP8_GROUPED_MASKED,
                        {{"num_groups", 2}, {"m_max", 64}, {"masked_m", {10, 65}}, {"n", 64}, {"k", 128}}),
             "params.masked_m[1]: 65 exceeds m_max 64");

@@ -97,3 +97,24 @@ TEST(GlobMatch, MatchesLikeTheShell) {
 
 }  // namespace
 }  // namespace dsbench
+
+namespace dsbench {
+namespace {
+
+TEST(ParseSuite, IntegerTimingDefaultsPastIntAreRefusedNotWrapped) {
+  for (const char* big : {"18446744073709551615", "2147483648"}) {
+    const nlohmann::json doc = nlohmann::json::parse(std::string("{\"name\": \"t\", \"defaults\": {\"timing\": {\"min_reps\": ") +
+                                                     big + "}}, \"cases\": []}");
+    try {
+      parse_suite(doc, "x.json");
+      ADD_FAILURE() << big << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("\"defaults.timing.min_reps\": ") + big + " is not an integer in [0, 2147483647]"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dsbench
