@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace dsbench {
@@ -173,23 +174,49 @@ void LocalWorld::disarm() {
   if (rank_ == 0) World::disarm();
 }
 
-int LocalWorld::run(int n, const std::function<int(int rank)>& body) {
+int LocalWorld::run(int n, const std::function<int(int rank)>& body, std::string* start_error) {
   auto group = std::make_shared<LocalGroupState>(n);
   std::vector<int> codes(static_cast<size_t>(n), 0);
   std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      LocalWorld w(group, r);
-      set_thread_world(&w);
-      try {
-        codes[static_cast<size_t>(r)] = body(r);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "dsbench: rank %d of %d (in-process): %s; ending the process\n", r, n, e.what());
-        w.abort(2);
-      }
-      set_thread_world(nullptr);
-    });
+  // Every rank waits at this gate until all threads exist: a rank must never enter an exchange whose
+  // peers will never be started.
+  std::mutex gate_mutex;
+  std::condition_variable gate_cv;
+  enum class Gate { kWait, kGo, kCancel } gate = Gate::kWait;
+  std::string failed;
+  for (int r = 0; r < n && failed.empty(); ++r) {
+    try {
+      threads.emplace_back([&, r] {
+        {
+          std::unique_lock<std::mutex> lock(gate_mutex);
+          gate_cv.wait(lock, [&] { return gate != Gate::kWait; });
+          if (gate == Gate::kCancel) return;
+        }
+        LocalWorld w(group, r);
+        set_thread_world(&w);
+        try {
+          codes[static_cast<size_t>(r)] = body(r);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "dsbench: rank %d of %d (in-process): %s; ending the process\n", r, n, e.what());
+          w.abort(2);
+        }
+        set_thread_world(nullptr);
+      });
+    } catch (const std::system_error& e) {
+      failed = "--local-ranks " + std::to_string(n) + ": could not start the thread of rank " + std::to_string(r) +
+               " (" + e.what() + "); no rank ran. Fewer ranks, or a higher thread limit (ulimit -u)";
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(gate_mutex);
+    gate = failed.empty() ? Gate::kGo : Gate::kCancel;
+  }
+  gate_cv.notify_all();
   for (std::thread& t : threads) t.join();
+  if (!failed.empty()) {
+    if (start_error) *start_error = failed;
+    return -1;
+  }
   return codes[0];
 }
 

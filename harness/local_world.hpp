@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <memory>
 
 #include "harness/world.hpp"
@@ -30,7 +31,9 @@ class LocalWorld final : public World, public LocalGroup {
   // Runs body(rank) on n threads, each with its LocalWorld as World::get(), and returns rank 0's
   // result. An exception escaping a rank ends the process (exit 2) after printing it: the other
   // ranks would otherwise wait for it.
-  static int run(int n, const std::function<int(int rank)>& body);
+  // If a thread cannot be started (the process's thread limit), no rank runs the body: the started
+  // ones are released and joined, and run returns -1 with why in *start_error.
+  static int run(int n, const std::function<int(int rank)>& body, std::string* start_error = nullptr);
 
  private:
   std::shared_ptr<LocalGroupState> group_;

@@ -38,6 +38,7 @@ struct RunArgs {
   report::RunOutputs outputs;   // --junit, --format
   std::string ceilings = "auto";  // off | auto | measure (harness/ceilings.hpp)
   int local_ranks = 1;            // ranks as threads of this process (harness/local_world.hpp)
+  std::string setup_error;        // set when the ranks could not be started: run writes it and stops
 };
 
 std::string joined_command_line() {
@@ -153,6 +154,11 @@ int run_command(RunArgs& a) {
         std::cerr << "dsbench: could not write the scorecard: " << e.what() << "\n";
       }
     };
+  }
+  if (!a.setup_error.empty()) {
+    std::cerr << "dsbench run: error: " << a.setup_error << "\n";
+    ctx.errors.push_back(a.setup_error);
+    return finish(2);
   }
   try {
     for (const std::string& p : a.opts.plugin_paths) probe_plugin(p);  // a crash in its init costs nothing here
@@ -336,10 +342,19 @@ void setup_run(CLI::App& app, int* exit_code) {
       return;
     }
     a->no_isolate = true;
-    *exit_code = LocalWorld::run(a->local_ranks, [&](int) {
-      RunArgs mine = *a;
-      return run_command(mine);
-    });
+    std::string start_error;
+    *exit_code = LocalWorld::run(
+        a->local_ranks,
+        [&](int) {
+          RunArgs mine = *a;
+          return run_command(mine);
+        },
+        &start_error);
+    if (!start_error.empty()) {  // no rank ran: one scorecard, written here, says why
+      RunArgs alone = *a;
+      alone.setup_error = start_error;
+      *exit_code = run_command(alone);
+    }
   });
 }
 

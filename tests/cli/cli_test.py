@@ -984,6 +984,25 @@ def s19_hostile_files():
         check_scorecard("s19.run_%s" % label, out, r.rc)
 
 
+def s20_local_ranks_without_threads():
+    """--local-ranks past what the process may start: a scorecard with the reason, not a segfault
+    (address space limited with RLIMIT_AS, which holds for root too, so thread stacks run out)."""
+    import resource
+    d = fresh_dir("s20")
+    out = os.path.join(d, "x.json")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    p = subprocess.run([DSBENCH, "run", "--suite", "all_to_all", "--local-ranks", "1024", "--out", out],
+                       capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    C.check("s20.exit_code", p.returncode == 2, "rc=%s %s" % (p.returncode, p.stderr[-300:]))
+    check_contains("s20.message", p.stderr, ["--local-ranks 1024: could not start the thread of rank", "no rank ran"])
+    doc = check_scorecard("s20", out, 2)
+    if doc:
+        C.check("s20.reason_in_scorecard", any("could not start the thread" in e for e in doc["errors"]), doc["errors"])
+
+
 # ------------------------------------------------------------------------------------------------
 
 def main():
@@ -1013,7 +1032,7 @@ def main():
                              s08_bad_flag_combinations, s09_seeds, s10_dump_replay, s11_validate,
                              s12_dump_failures_all_pass, s13_list_info_help, s14_default_out_other_cwd, s15_sigint,
                              s16_option_ranges, s17_sigterm, s18_outputs_not_ours,
-                             s19_hostile_files]:
+                             s19_hostile_files, s20_local_ranks_without_threads]:
                 try:
                     scenario()
                 except Exception:  # noqa: BLE001 - a crash in the test is a failure of that scenario
