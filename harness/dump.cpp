@@ -1,5 +1,6 @@
 #include "harness/dump.hpp"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,17 +9,21 @@
 #include "harness/error.hpp"
 #include "harness/json_file.hpp"
 #include "harness/npy.hpp"
+#include "harness/rng.hpp"
 
 namespace dsbench {
 namespace fs = std::filesystem;
 
 namespace {
 
+// Readable, and unique: ids that sanitise alike (g/x, g_x, g:x) differ in the hash of the raw id.
 std::string folder_name(const std::string& case_id, const std::string& kernel) {
   std::string s = case_id + "__" + kernel;
   for (char& ch : s)
-    if (ch == '/' || ch == ' ' || ch == '\\' || ch == ':') ch = '_';
-  return s;
+    if (ch == '/' || ch == ' ' || ch == '\\' || ch == ':' || static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '_';
+  char tag[16];
+  std::snprintf(tag, sizeof tag, "-%08x", static_cast<unsigned>(hash_name(case_id + '\0' + kernel) & 0xffffffffu));
+  return s + tag;
 }
 
 void write_text_atomic(const fs::path& path, const std::string& text) {

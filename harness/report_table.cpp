@@ -13,7 +13,26 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string fit(const std::string& s, size_t w) { return s.size() <= w ? s : s.substr(0, w - 1) + "~"; }
+// Control characters (an ANSI escape in a case id or a vendor's reason) never reach the terminal raw.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string fit(const std::string& raw, size_t w) {
+  const std::string s = printable(raw);
+  return s.size() <= w ? s : s.substr(0, w - 1) + "~";
+}
 
 }  // namespace
 
@@ -44,14 +63,14 @@ void print_table_row(std::ostream& os, const ResultRow& r) {
                 fit(r.kernel.empty() ? "-" : r.kernel, 42).c_str(), r.disposition.c_str(), check.c_str(), cos.c_str(),
                 ms.c_str(), gflops.c_str(), gbps.c_str());
   os << buf << "\n";
-  if (!r.reason.empty() && r.disposition != "passed") os << "    " << r.reason << "\n";
+  if (!r.reason.empty() && r.disposition != "passed") os << "    " << printable(r.reason) << "\n";
   os.flush();
 }
 
-void print_summary(std::ostream& os, const std::vector<ResultRow>& rows) {
+void print_summary(std::ostream& os, const std::vector<ResultRow>& rows, bool interrupted) {
   std::map<std::string, int> n;
   for (const auto& r : rows) ++n[r.disposition];
-  os << "\n" << rows.size() << " results:";
+  os << "\n" << rows.size() << " results" << (interrupted ? " (interrupted: the run stopped early)" : "") << ":";
   for (const char* d : {"passed", "incorrect", "error", "not_supported", "skipped", "not_verified"})
     if (n[d]) os << " " << n[d] << " " << d;
   os << "\n";

@@ -10,6 +10,7 @@ namespace dsbench {
 
 void print_table_header(std::ostream& os);
 void print_table_row(std::ostream& os, const ResultRow& r);
-void print_summary(std::ostream& os, const std::vector<ResultRow>& rows);
+// "N results: ..."; `interrupted` (Ctrl-C, SIGTERM) says the run stopped before its end.
+void print_summary(std::ostream& os, const std::vector<ResultRow>& rows, bool interrupted = false);
 
 }  // namespace dsbench

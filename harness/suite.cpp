@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -115,6 +116,18 @@ Suite parse_suite(const nlohmann::json& doc, const std::string& path) {
       if (cs.id.empty()) {
         fail("field \"id\": missing or not a string");
         cs.id = synthetic;
+      }
+      // Ids go to terminals, file names and XML: control characters (a NUL, an ANSI escape) are refused.
+      for (size_t k = 0; k < cs.id.size(); ++k) {
+        const auto ch = static_cast<unsigned char>(cs.id[k]);
+        if (ch < 0x20 || ch == 0x7f) {
+          char code[8];
+          std::snprintf(code, sizeof code, "U+%04X", ch);
+          cs.id = synthetic;
+          fail("field \"id\": control character " + std::string(code) + " at byte " + std::to_string(k) +
+               " (ids are printable text)");
+          break;
+        }
       }
       if (const auto [it, fresh] = first_of.emplace(cs.id, i); !fresh) {
         fail("field \"id\": duplicate of case " + std::to_string(it->second) + " (\"" + cs.id + "\")");

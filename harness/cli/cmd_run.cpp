@@ -227,7 +227,7 @@ int run_command(RunArgs& a) {
       }
     });
     if (stop_requested()) ctx.errors.push_back("interrupted: the scorecard holds the results finished before the signal");
-    print_summary(out, rows);
+    print_summary(out, rows, stop_requested());
   } catch (const Error& e) {
     if (leader) std::cerr << "dsbench run: error: " << e.what() << "\n";
     ctx.errors.push_back(e.what());

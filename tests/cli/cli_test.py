@@ -531,7 +531,7 @@ def s10_dump_replay():
     doc = check_scorecard("s10.dump_run", out, r.rc)
     folders = case_folders(dump)
     C.check("s10.dump_run.one_folder_per_kernel", len(folders) == 2, folders)
-    opt = [f for f in folders if f.endswith("optimized")]
+    opt = [f for f in folders if re.search(r"optimized-[0-9a-f]{8}$", f)]
     if not C.check("s10.dump_run.optimized_folder", len(opt) == 1, folders):
         return
     src = os.path.join(dump, opt[0])

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
+
+#include "harness/report_table.hpp"
 
 #include "harness/runner.hpp"
 #include "harness/suite.hpp"
@@ -40,6 +43,23 @@ TEST(RunnerRows, AMalformedCaseIsAnErrorRowUnderAnyKernelFilter) {
     EXPECT_NE(by_case["gemm_fp8_blockscaled/ok#3"].at(0)->reason.find("duplicate of case 2"), std::string::npos);
     for (const ResultRow* r : by_case["gemm_fp8_blockscaled/ok"]) EXPECT_EQ(r->disposition, "passed") << r->reason;
   }
+}
+
+TEST(RunnerRows, TheTableEscapesControlCharactersAndSaysWhenARunWasInterrupted) {
+  ResultRow r;
+  r.case_id = "g/x";
+  r.kernel = "vendor.gemm_fp8_blockscaled.k";
+  r.disposition = "error";
+  r.reason = "vendor said \x1b[2J\x1b[31mboom\x07";
+  std::ostringstream os;
+  print_table_row(os, r);
+  EXPECT_EQ(os.str().find('\x1b'), std::string::npos) << "an escape reached the terminal";
+  EXPECT_NE(os.str().find("vendor said \\x1b[2J\\x1b[31mboom\\x07"), std::string::npos) << os.str();
+  std::ostringstream a, b;
+  print_summary(a, {r}, false);
+  print_summary(b, {r}, true);
+  EXPECT_EQ(a.str(), "\n1 results: 1 error\n");
+  EXPECT_EQ(b.str(), "\n1 results (interrupted: the run stopped early): 1 error\n");
 }
 
 }  // namespace

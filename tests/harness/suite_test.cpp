@@ -118,3 +118,22 @@ TEST(ParseSuite, IntegerTimingDefaultsPastIntAreRefusedNotWrapped) {
 
 }  // namespace
 }  // namespace dsbench
+
+namespace dsbench {
+namespace {
+
+TEST(ParseSuite, IdsWithControlCharactersAreRefusedAndGetASyntheticId) {
+  const std::string nul_id("g/a\0b", 5);
+  const Suite s = parse_suite(
+      suite_with({{{"id", "g/\x1b[31mred"}, {"op", "gemm_fp8_blockscaled"}, {"params", nlohmann::json::object()}},
+                  {{"id", nul_id}, {"op", "gemm_fp8_blockscaled"}, {"params", nlohmann::json::object()}}}),
+      "x.json");
+  ASSERT_EQ(s.cases.size(), 2u);
+  EXPECT_EQ(s.cases[0].id, "#0");
+  EXPECT_NE(s.cases[0].error.find("field \"id\": control character U+001B at byte 2"), std::string::npos) << s.cases[0].error;
+  EXPECT_EQ(s.cases[1].id, "#1");
+  EXPECT_NE(s.cases[1].error.find("control character U+0000 at byte 3"), std::string::npos) << s.cases[1].error;
+}
+
+}  // namespace
+}  // namespace dsbench
