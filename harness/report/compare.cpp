@@ -102,7 +102,7 @@ void classify_timing(RowComparison& row, const StatsOptions& stats, double confi
     // VM while steady within each): no single-result rule can tell its tail from a code change.
     char buf[400];
     std::snprintf(buf, sizeof buf,
-                  "%s beyond the measured noise (x%.3f [x%.3f, x%.3f]), but this comparison's results scatter by "
+                  "%s beyond the measured noise (x%.4g [x%.4g, x%.4g]), but this comparison's results scatter by "
                   "%.1f%%, more than the %.3g%% floor: on so noisy a machine one result's timing does not gate "
                   "(the suite-wide verdict does; compare on a quieter machine, or pass --fixed-noise-floor)",
                   v.verdict == "slower" ? "slower" : "faster", row.estimate->ratio, row.estimate->lo,
@@ -111,7 +111,7 @@ void classify_timing(RowComparison& row, const StatsOptions& stats, double confi
   } else if (!stats.gate_host_timing && host_timed(row) && (v.verdict == "slower" || v.verdict == "faster")) {
     char buf[400];
     std::snprintf(buf, sizeof buf,
-                  "%s (x%.3f [x%.3f, x%.3f]), but a host-timed result: on a shared CPU host single results of "
+                  "%s (x%.4g [x%.4g, x%.4g]), but a host-timed result: on a shared CPU host single results of "
                   "identical code move this far between runs, so it does not gate (--gate-host-timing on a "
                   "dedicated machine); the suite-wide verdict does",
                   v.verdict.c_str(), row.estimate->ratio, row.estimate->lo, row.estimate->hi);
@@ -121,7 +121,7 @@ void classify_timing(RowComparison& row, const StatsOptions& stats, double confi
   if (!v.why.empty()) row.notes.push_back(v.why);
   if (v.verdict == "slower") {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "slower: median x%.3f (%.0f%% interval x%.3f to x%.3f), threshold %.1f%%",
+    std::snprintf(buf, sizeof buf, "slower: median x%.4g (%.0f%% interval x%.4g to x%.4g), threshold %.1f%%",
                   row.estimate->ratio, stats.confidence * 100, row.estimate->lo, row.estimate->hi,
                   row.threshold * 100);
     row.regressions.insert(row.regressions.begin(), buf);

@@ -1,5 +1,6 @@
 #include "harness/report/compare_format.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 #include "harness/report/escape.hpp"
@@ -12,6 +13,9 @@ std::string fmt(const char* f, double v) {
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
+
+// A ratio in at most about ten characters: x1.234, or x1.23e+300 when a run was off by orders.
+std::string ratio(double v) { return std::fabs(v) < 1e4 && (v == 0 || std::fabs(v) >= 1e-3) ? fmt("x%.3f", v) : fmt("x%.3g", v); }
 
 std::string median_text(const nlohmann::json* r) {
   if (r == nullptr || r->at("timing").is_null()) return "-";
@@ -41,8 +45,8 @@ std::string suite_line(const CompareResult& r) {
   const SuiteShift& s = r.suite;
   const RatioEstimate& e = s.verdict.estimate;
   if (s.results == 0) return "all results together: no timed results to compare";
-  return "all " + std::to_string(s.results) + " timed results together: median " + fmt("x%.3f", e.ratio) + " [" +
-         fmt("x%.3f", e.lo) + ", " + fmt("x%.3f", e.hi) + "] " + s.verdict.verdict +
+  return "all " + std::to_string(s.results) + " timed results together: median " + ratio(e.ratio) + " [" +
+         ratio(e.lo) + ", " + ratio(e.hi) + "] " + s.verdict.verdict +
          (s.verdict.why.empty() ? "" : " (" + s.verdict.why + ")") + "; run-to-run spread " +
          fmt("%.1f", s.spread * 100) + "%";
 }
@@ -78,8 +82,7 @@ bool interesting(const RowComparison& row) {
 
 std::string ratio_text(const RowComparison& row) {
   if (!row.estimate) return "-";
-  return fmt("x%.3f", row.estimate->ratio) + " [" + fmt("x%.3f", row.estimate->lo) + ", " +
-         fmt("x%.3f", row.estimate->hi) + "]";
+  return ratio(row.estimate->ratio) + " [" + ratio(row.estimate->lo) + ", " + ratio(row.estimate->hi) + "]";
 }
 
 void print_compare_text(std::ostream& os, const CompareResult& r, bool only_changes) {

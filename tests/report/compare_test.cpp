@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "harness/error.hpp"
+#include <sstream>
+
 #include "harness/report/compare.hpp"
+#include "harness/report/compare_format.hpp"
 #include "report_test_cards.hpp"
 
 namespace dsbench::report {
@@ -50,6 +53,22 @@ TEST(Compare, SlowdownIsARegressionNamingRatioIntervalAndThreshold) {
   EXPECT_EQ(compare_scorecards(base, next, lenient).exit_code(), 0);
   EXPECT_DOUBLE_EQ(threshold_for(lenient, "gemm_fp8_blockscaled", "x"), 0.3);
   EXPECT_DOUBLE_EQ(threshold_for(lenient, "mla_decode", "mla_decode/x"), 0.05);
+}
+
+TEST(Compare, AHugeRatioIsPrintedInBoundedFormAndKeepsItsThreshold) {
+  auto slow = samples(1.0, 3);
+  for (double& v : slow) v *= 1e120;  // its variance still fits a double
+  const auto base = load(card_of({timed_row("a", "optimized", samples(1.0, 1))}), "b.json");
+  const auto next = load(card_of({timed_row("a", "optimized", slow)}), "n.json");
+  const CompareResult r = compare_scorecards(base, next, {});
+  const RowComparison& x = row(r, "a", "optimized");
+  ASSERT_EQ(x.regressions.size(), 1u);
+  EXPECT_NE(x.regressions[0].find("threshold 5.0%"), std::string::npos) << x.regressions[0];
+  EXPECT_LT(x.regressions[0].size(), 120u) << x.regressions[0];
+  std::ostringstream os;
+  print_compare_text(os, r, false);
+  EXPECT_NE(os.str().find("e+120"), std::string::npos) << os.str();
+  EXPECT_EQ(os.str().find("00000000000000000000"), std::string::npos) << "a ratio printed in full";
 }
 
 // Two runs of identical code whose results each move by their own log-normal factor (sigma) between
