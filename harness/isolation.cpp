@@ -119,6 +119,41 @@ WorkerResult run_worker(const std::vector<std::string>& args, const std::string&
   return w;
 }
 
+ChildOutcome run_self(const std::vector<std::string>& args, double timeout_s) {
+  ChildOutcome c;
+  std::vector<std::string> argv_s{"dsbench"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::cout.flush();
+  const pid_t pid = fork();
+  if (pid < 0) { c.spawn_error = std::string("fork: ") + strerror(errno); return c; }
+  if (pid == 0) {
+    signal(SIGINT, SIG_IGN);  // Ctrl-C is the parent's to handle
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  while (true) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) { c.spawn_error = std::string("waitpid: ") + strerror(errno); return c; }
+    if (stop_requested()) { c.interrupted = true; break; }
+    if (std::chrono::steady_clock::now() > deadline) { c.timed_out = true; break; }
+    usleep(20000);
+  }
+  if (c.timed_out || c.interrupted) {
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return c;
+  }
+  if (WIFSIGNALED(status)) c.signal = WTERMSIG(status);
+  if (WIFEXITED(status)) c.exit_code = WEXITSTATUS(status);
+  return c;
+}
+
 void probe_plugin(const std::string& path, double timeout_s) {
   const WorkerResult w = run_worker({"--result-fd", "3", "--probe-plugin", path}, "", timeout_s);
   const std::string where = "plugin " + path;

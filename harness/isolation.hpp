@@ -29,6 +29,17 @@ struct WorkerResult {
 };
 WorkerResult run_worker(const std::vector<std::string>& args, const std::string& input, double timeout_s);
 
+// Runs this binary again with `args` (stdout and stderr shared), waits at most timeout_s, and kills
+// it past that: for commands whose vendor code must not take the caller down (replay).
+struct ChildOutcome {
+  int exit_code = 0;
+  int signal = 0;
+  bool timed_out = false;
+  bool interrupted = false;
+  std::string spawn_error;
+};
+ChildOutcome run_self(const std::vector<std::string>& args, double timeout_s);
+
 // Loads a plugin in a worker first, so one that crashes or hangs in its init or device queries is
 // refused with the signal named instead of taking this process (and its scorecard) down. Throws Error.
 void probe_plugin(const std::string& path, double timeout_s = 60.0);

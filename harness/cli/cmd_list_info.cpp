@@ -8,11 +8,31 @@
 #include "harness/build_id.hpp"
 #include "harness/cli/commands.hpp"
 #include "harness/op_registry.hpp"
+#include "harness/isolation.hpp"
 #include "harness/plugin_backend.hpp"
 #include "harness/scorecard.hpp"
 #include "harness/suite.hpp"
 
 namespace dsbench::cli {
+namespace {
+
+// The plugins whose init and device queries survive a worker process (probe_plugin): one that
+// crashes or hangs is named on stderr and left out, and the command goes on with the rest.
+std::vector<std::string> probed_plugins(const std::vector<std::string>& paths, const char* command, int* refused) {
+  std::vector<std::string> ok;
+  for (const std::string& p : paths) {
+    try {
+      probe_plugin(p);
+      ok.push_back(p);
+    } catch (const std::exception& e) {
+      std::cerr << "dsbench " << command << ": " << e.what() << " (left out)\n";
+      ++*refused;
+    }
+  }
+  return ok;
+}
+
+}  // namespace
 
 void setup_list(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("list", "List ops, kernels, backends and suites (all four without a flag)");
@@ -25,7 +45,8 @@ void setup_list(CLI::App& app, int* exit_code) {
   cmd->add_flag("--suites", (*flags)[3], "Suites found in ./suites and the source tree");
   cmd->callback([flags, plugins, exit_code] {
     const bool all = !(*flags)[0] && !(*flags)[1] && !(*flags)[2] && !(*flags)[3];
-    const auto backends = make_backends_with_plugins(*plugins);
+    int refused = 0;
+    const auto backends = make_backends_with_plugins(probed_plugins(*plugins, "list", &refused));
     if (all || (*flags)[0]) {
       std::cout << "ops:\n";
       for (int i = 1; i < DSB_OP_COUNT; ++i) {
@@ -53,7 +74,7 @@ void setup_list(CLI::App& app, int* exit_code) {
       std::cout << "suites:\n";
       for (const std::string& s : list_suites()) std::cout << "  " << s << "\n";
     }
-    *exit_code = 0;
+    *exit_code = refused ? 2 : 0;
   });
 }
 
@@ -64,7 +85,8 @@ void setup_info(CLI::App& app, int* exit_code) {
   cmd->add_flag("--json", *as_json, "Print as JSON (the scorecard's context block)");
   cmd->add_option("--plugin", *plugins, "Also load this vendor plugin (.so); repeatable")->check(CLI::ExistingFile);
   cmd->callback([as_json, plugins, exit_code] {
-    const auto backends = make_backends_with_plugins(*plugins);
+    int refused = 0;
+    const auto backends = make_backends_with_plugins(probed_plugins(*plugins, "info", &refused));
     RunContext ctx;
     for (const auto& b : backends) ctx.backends.push_back(b.get());
     nlohmann::json j = context_json(ctx);
@@ -89,7 +111,7 @@ void setup_info(CLI::App& app, int* exit_code) {
           std::cout << "  [" << d["index"] << "] " << d["name"].get<std::string>() << "  " << d["properties"].dump() << "\n";
       }
     }
-    *exit_code = 0;
+    *exit_code = refused ? 2 : 0;
   });
 }
 

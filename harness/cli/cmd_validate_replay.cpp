@@ -12,6 +12,7 @@
 #include "harness/json_schema.hpp"
 #include "harness/op_registry.hpp"
 #include "harness/plugin_backend.hpp"
+#include "harness/isolation.hpp"
 #include "harness/json_file.hpp"
 #include "harness/report_table.hpp"
 #include "harness/runner.hpp"
@@ -122,8 +123,42 @@ void setup_replay(CLI::App& app, int* exit_code) {
   cmd->add_flag("--verify-full", policy->force_full, "Check every element even when a sample would do");
   cmd->add_option("--plugin", *plugins, "Load the vendor plugin that provides the kernel (.so); repeatable")
       ->check(CLI::ExistingFile);
-  cmd->callback([dir, kernel, out, policy, plugins, exit_code] {
-    *exit_code = replay_command(*dir, *kernel, *out, *policy, *plugins);
+  auto timeout = std::make_shared<double>(600.0);
+  auto in_process = std::make_shared<bool>(false);
+  cmd->add_option("--timeout", *timeout,
+                  "Seconds the replay may take: it runs in a child process, killed past this (a hanging kernel "
+                  "costs the replay, not the terminal); a crash is reported with its signal")
+      ->check(kFinite)->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--in-process", *in_process, "")->group("");  // the child's own run (not for people)
+  cmd->callback([dir, kernel, out, policy, plugins, timeout, in_process, exit_code] {
+    if (*in_process) {
+      *exit_code = replay_command(*dir, *kernel, *out, *policy, *plugins);
+      return;
+    }
+    for (const std::string& p : *plugins) probe_plugin(p);  // a crash in its init is named here
+    std::vector<std::string> args{"replay", *dir, "--in-process"};
+    if (!kernel->empty()) args.insert(args.end(), {"--kernel", *kernel});
+    if (!out->empty()) args.insert(args.end(), {"--out", *out});
+    if (policy->force_full) args.push_back("--verify-full");
+    for (const std::string& p : *plugins) args.insert(args.end(), {"--plugin", p});
+    const ChildOutcome c = run_self(args, *timeout);
+    const std::string what = "dsbench replay " + *dir + ": ";
+    if (!c.spawn_error.empty()) DSB_THROW(what + "cannot start the replay: " + c.spawn_error);
+    if (c.timed_out) {
+      char t[32];
+      std::snprintf(t, sizeof t, "%g", *timeout);
+      std::cerr << what << "did not finish within " << t << " s (--timeout): killed (a hanging kernel?)\n";
+      *exit_code = 1;
+    } else if (c.interrupted) {
+      std::cerr << what << "interrupted\n";
+      *exit_code = 2;
+    } else if (c.signal) {
+      std::cerr << what << "killed by " << signal_description(c.signal) << " while replaying (a crash in the kernel or "
+                << "its plugin)\n";
+      *exit_code = 1;
+    } else {
+      *exit_code = c.exit_code == 127 ? 2 : c.exit_code;
+    }
   });
 }
 

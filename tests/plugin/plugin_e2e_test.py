@@ -110,6 +110,27 @@ if dumps:
     p, _ = run(["replay", str(dumps[0]), "--plugin", faulty("wrong"), "--kernel", "cpu.gemm_fp8_blockscaled.optimized"])
     check("wrong.replay_on_cpu_passes", p.returncode == 0 and "verdict: passed" in p.stdout, p.stdout[-500:])
 
+    # A kernel that hangs or crashes in replay costs the replay, not the terminal: the replay runs in a
+    # child killed at --timeout, and a crash is named with its signal.
+    p, took = run(["replay", str(dumps[0]), "--plugin", faulty("hang"), "--kernel", "faulty_hang.gemm_fp8_blockscaled.hang",
+                   "--timeout", "3"], timeout=60)
+    check("replay_hang.killed", p.returncode == 1 and "did not finish within 3 s (--timeout): killed" in p.stderr,
+          f"rc={p.returncode} {p.stderr[-300:]}")
+    check("replay_hang.prompt", took < 20, f"{took:.1f} s")
+    p, _ = run(["replay", str(dumps[0]), "--plugin", faulty("crash"), "--kernel", "faulty_crash.gemm_fp8_blockscaled.crash"])
+    check("replay_crash.named", p.returncode == 1 and "killed by SIGSEGV" in p.stderr, f"rc={p.returncode} {p.stderr[-300:]}")
+    p, _ = run(["replay", str(dumps[0]), "--plugin", faulty("init_crash")])
+    check("replay_init_crash.named", p.returncode == 2 and "crashed while loading: SIGSEGV" in p.stderr,
+          f"rc={p.returncode} {p.stderr[-300:]}")
+
+# 7b. list and info probe plugins in a worker: one that crashes while loading is named and left out,
+# and the command goes on with the rest (it segfaulted them before).
+for cmd in ("list", "info"):
+    p, _ = run([cmd, "--plugin", faulty("init_crash"), "--plugin", example])
+    check(f"{cmd}_init_crash.exit_2", p.returncode == 2, f"rc={p.returncode} {p.stderr[-300:]}")
+    check(f"{cmd}_init_crash.named", "crashed while loading: SIGSEGV" in p.stderr and "(left out)" in p.stderr, p.stderr[-300:])
+    check(f"{cmd}_init_crash.rest_listed", "host_example" in p.stdout and "cpu" in p.stdout, p.stdout[-300:])
+
 # 8. A plugin of another ABI version is refused with a message; the scorecard still records why.
 out = tmp / "abi.json"
 p, _ = run(["run", "--plugin", faulty("abi"), "--suite", str(two_cases), "--out", str(out)])
