@@ -138,9 +138,29 @@ DumpedCase read_case_json(const std::string& dir) {
   return d;
 }
 
-TensorMap read_inputs(const std::string& dir, const Problem& problem) {
+TensorMap read_inputs(const std::string& dir, const Problem& problem, const nlohmann::json* table) {
   TensorMap t;
+  const std::string cj = (fs::path(dir) / "case.json").string();
   for (const TensorSpec& s : problem.inputs()) {
+    if (table != nullptr) {
+      // What case.json says of the tensor must be what the op and the file hold: an edited entry is
+      // an error naming it, never silently ignored.
+      const std::string at = cj + ": tensors." + s.name;
+      if (!table->contains(s.name) || !table->at(s.name).is_object()) DSB_THROW(at + ": missing (the op needs this input)");
+      const nlohmann::json& e = table->at(s.name);
+      auto text = [&](const char* key) {
+        if (!e.contains(key) || !e.at(key).is_string()) DSB_THROW(at + "." + key + ": missing or not a string");
+        return e.at(key).get<std::string>();
+      };
+      if (text("role") != "input") DSB_THROW(at + ".role: \"" + text("role") + "\", expected \"input\"");
+      if (text("dtype") != dsb_dtype_name(s.dtype))
+        DSB_THROW(at + ".dtype: \"" + text("dtype") + "\", but the op with these params takes " + dsb_dtype_name(s.dtype));
+      if (text("file") != s.name + ".npy")
+        DSB_THROW(at + ".file: \"" + text("file") + "\", expected \"" + s.name + ".npy\" (inputs are read from their own file)");
+      if (!e.contains("shape") || e.at("shape") != nlohmann::json(s.shape))
+        DSB_THROW(at + ".shape: " + (e.contains("shape") ? e.at("shape").dump() : std::string("missing")) +
+                  ", but the params give " + shape_string(s.shape));
+    }
     const fs::path file = fs::path(dir) / (s.name + ".npy");
     if (!fs::exists(file)) DSB_THROW(file.string() + ": missing input tensor '" + s.name + "'");
     npy::Array a = npy::read(file.string());

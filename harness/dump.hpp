@@ -42,7 +42,9 @@ DumpedCase read_case_json(const std::string& dir);
 
 // Reads every input tensor the problem expects from dir; throws Error naming the file for a missing
 // or truncated file, a dtype or a shape mismatch.
-TensorMap read_inputs(const std::string& dir, const Problem& problem);
+// `table`: case.json's "tensors" object; each input's entry (role, dtype, shape, file) must agree
+// with the op and its file, else Error naming the entry. Null: the files alone are checked.
+TensorMap read_inputs(const std::string& dir, const Problem& problem, const nlohmann::json* table = nullptr);
 
 // .npy dtype string that stores a dtype's raw bits ("|u1" for FP8, "<u2" for BF16, "<f4", ...).
 std::string npy_descr_for(dsb_dtype t);

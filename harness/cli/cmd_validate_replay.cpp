@@ -1,5 +1,6 @@
 // `dsbench validate` (a scorecard against the published schema) and `dsbench replay` (a dumped case
 // from its files: inputs never regenerated, reference recomputed from them).
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -50,8 +51,17 @@ int replay_command(const std::string& dir, std::string kernel_id, std::string ou
   } catch (const Error& e) {
     DSB_THROW(dir + "/case.json: " + e.what());
   }
-  const auto tol = merge_tolerances(driver->default_tolerances(), d.meta.value("tolerance", nlohmann::json()));
-  const TensorMap inputs = read_inputs(dir, *problem);
+  const std::string case_json = (fs::path(dir) / "case.json").string();
+  if (!d.meta.contains("format") || d.meta.at("format") != "dsbench-dump/1")
+    DSB_THROW(case_json + ": field \"format\": " + (d.meta.contains("format") ? d.meta.at("format").dump() : "missing") +
+              ", expected \"dsbench-dump/1\"");
+  std::map<std::string, Tolerance> tol;
+  try {
+    tol = merge_tolerances(driver->default_tolerances(), d.meta.value("tolerance", nlohmann::json()));
+  } catch (const Error& e) {
+    DSB_THROW(case_json + ": " + e.what());
+  }
+  const TensorMap inputs = read_inputs(dir, *problem, &d.meta.at("tensors"));
   try {
     problem->validate(inputs);
   } catch (const Error& e) {
@@ -70,6 +80,15 @@ int replay_command(const std::string& dir, std::string kernel_id, std::string ou
 
   std::cout << "replay " << dir << ": case " << d.case_id << ", kernel " << kernel_id << " on " << device->name() << "\n";
   const std::vector<OutputCheck> checks = problem->reference(inputs, policy, sample_seed(d.seed));
+  for (const OutputCheck& c : checks) {
+    // A reference that is NaN/Inf at every checked element judges nothing: an output of the same
+    // NaNs would "pass" (edited inputs, e.g. NaN scales, that the op's own checks let through).
+    bool any_finite = c.expected.empty();
+    for (double v : c.expected) any_finite = any_finite || std::isfinite(v);
+    if (!any_finite)
+      DSB_THROW(dir + ": the reference of output " + c.output + " is NaN or infinite at every one of its " +
+                std::to_string(c.expected.size()) + " checked elements: the inputs cannot be judged (edited .npy files?)");
+  }
   RunOptions opts;
   opts.verify_only = true;
   Execution ex = execute(*kernel, *device, *problem, inputs, &checks, tol, opts);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <cmath>
 #include <set>
 
 #include "dsbench/numerics/bf16.hpp"
@@ -67,6 +68,18 @@ class GemmFp8Problem final : public Problem {
   }
 
   void validate(const TensorMap& t) const override {
+    // Scales from files: a NaN, infinite, zero or negative scale makes every product meaningless (an
+    // all-NaN reference would compare equal to an all-NaN output and "pass").
+    for (const char* name : {"scale_a", "scale_b"}) {
+      const HostTensor& sc = t.at(name);
+      const int64_t n = sc.spec.numel();
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = element_as_double(sc.data.data(), sc.spec.dtype, i);
+        if (!std::isfinite(v) || v <= 0)
+          DSB_THROW(std::string(name) + "[" + std::to_string(i) + "]: " + std::to_string(v) +
+                    " is not a finite positive scale");
+      }
+    }
     if (s_.op == DSB_OP_GEMM_FP8_GROUPED_CONTIGUOUS) {
       const int32_t* mi = t.at("m_indices").as<int32_t>();
       for (int64_t r = 0; r < s_.m; ++r)

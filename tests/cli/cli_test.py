@@ -633,6 +633,29 @@ def s10_dump_replay():
         json.dump(m, f)
     expect_fail("case_json_bad_param", v, [os.path.join(v, "case.json"), "params.k", "300"])
 
+    # case.json's tensor table, format and tolerance are checked against the op and the files, and
+    # named when wrong (they were ignored or unnamed before).
+    def edited(label, edit, needles):
+        v = variant(label)
+        m = json.loads(json.dumps(meta))
+        edit(m)
+        with open(os.path.join(v, "case.json"), "w") as f:
+            json.dump(m, f)
+        expect_fail(label, v, [os.path.join(v, "case.json")] + needles)
+    edited("tensor_shape", lambda m: m["tensors"]["b"].update(shape=[1, 2]), ["tensors.b.shape", "[1,2]"])
+    edited("tensor_dtype", lambda m: m["tensors"]["a"].update(dtype="e5m2"), ["tensors.a.dtype", '"e5m2"'])
+    edited("tensor_file", lambda m: m["tensors"]["a"].update(file="../../etc/passwd"), ["tensors.a.file"])
+    edited("tensor_missing", lambda m: m["tensors"].pop("scale_a"), ["tensors.scale_a", "missing"])
+    edited("format", lambda m: m.update(format="dsbench-dump/9"), ['field "format"', "dsbench-dump/9"])
+    edited("tolerance", lambda m: m["tolerance"]["d"].update(rel="lots"), ["tolerance.d.rel"])
+    # All-NaN scales: refused by the op's own check instead of "passed" with cos_diff 0.
+    v = variant("nan_scales")
+    for name in ("scale_a", "scale_b"):
+        path = os.path.join(v, name + ".npy")
+        descr, shape, _ = npy_read(path)
+        npy_write(path, descr, shape, struct.pack("<f", float("nan")) * numel(shape))
+    expect_fail("nan_scales", v, ["scale_a[0]", "not a finite positive scale"])
+
     # A kernel of another op; an unknown kernel; a folder that is not a dump.
     expect_fail("kernel_other_op", src, ["cpu.gemm_fp8_grouped_masked.optimized", "gemm_fp8_blockscaled"],
                 ["--kernel", "cpu.gemm_fp8_grouped_masked.optimized"])
