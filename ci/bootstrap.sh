@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(cmake ninja-build g++ ccache git
           nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
           libxxhash-dev               # header-only hashing of inputs and reference-cache entries
+          clang libclang-rt-14-dev libomp-14-dev   # libFuzzer targets under ASan/UBSan (ci/fuzz.sh)
           libopenmpi-dev openmpi-bin  # the MPI communicator and multi-rank tests (mpirun -np 2 and 4)
           hipcc libamdhip64-dev       # the HIP backend compiles for gfx90a and gfx940 (no AMD GPU needed)
           python3 python3-numpy python3-jsonschema

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <regex>
+#include <type_traits>
 #include <set>
 
 #include "dsbench/kernel.hpp"
@@ -219,8 +220,10 @@ class PluginBackend final : public Backend {
   std::vector<std::unique_ptr<PluginDevice>> devices_;
 };
 
+}  // namespace
+
 // Every required entry of ABI v1, named for the error message.
-void check_table(const std::string& where, const dsb_plugin_api* a) {
+void check_plugin_table(const std::string& where, const dsb_plugin_api* a) {
   const size_t v1_size = offsetof(dsb_plugin_api, kernels) + sizeof(a->kernels);
   if (a->struct_size < v1_size)
     DSB_THROW(where + ": malformed table: struct_size " + std::to_string(a->struct_size) + " is smaller than ABI v1's " +
@@ -246,8 +249,12 @@ void check_table(const std::string& where, const dsb_plugin_api* a) {
   for (int32_t i = 0; i < a->num_kernels; ++i) {
     const dsb_plugin_kernel& k = a->kernels[i];
     const std::string which = where + ": kernel " + std::to_string(i);
-    if (static_cast<int>(k.op) <= DSB_OP_INVALID || static_cast<int>(k.op) >= DSB_OP_COUNT)
-      DSB_THROW(which + ": unknown op " + std::to_string(static_cast<int>(k.op)) + " (dsb_op in dsbench/ops.h)");
+    // The op is read as the integer the plugin stored: loading an out-of-range value as dsb_op is
+    // undefined behaviour in C++ (found by fuzzing the table: UBSan, "not a valid value for type").
+    std::underlying_type_t<dsb_op> op_raw;
+    std::memcpy(&op_raw, &k.op, sizeof op_raw);
+    if (static_cast<long long>(op_raw) <= DSB_OP_INVALID || static_cast<long long>(op_raw) >= DSB_OP_COUNT)
+      DSB_THROW(which + ": unknown op " + std::to_string(static_cast<long long>(op_raw)) + " (dsb_op in dsbench/ops.h)");
     if (k.variant == nullptr || std::strlen(k.variant) > 64 || !std::regex_match(k.variant, std::regex("[A-Za-z0-9_]{1,64}")))
       DSB_THROW(which + ": variant " + (k.variant ? "\"" + std::string(k.variant) + "\"" : std::string("NULL")) +
                 " is not 1-64 of [A-Za-z0-9_]");
@@ -256,8 +263,6 @@ void check_table(const std::string& where, const dsb_plugin_api* a) {
     if (!ids.insert(id).second) DSB_THROW(which + ": duplicate kernel id " + id);
   }
 }
-
-}  // namespace
 
 std::unique_ptr<Backend> load_plugin(const std::string& path, const std::vector<std::string>& reserved) {
   const std::string where = "plugin " + path;
@@ -276,7 +281,7 @@ std::unique_ptr<Backend> load_plugin(const std::string& path, const std::vector<
   if (lib->api->abi_version != DSB_PLUGIN_ABI_VERSION)
     DSB_THROW(where + ": built for plugin ABI v" + std::to_string(lib->api->abi_version) + ", this dsbench speaks v" +
               std::to_string(DSB_PLUGIN_ABI_VERSION) + "; rebuild it against this dsbench's include/dsbench/plugin.h");
-  check_table(where, lib->api);
+  check_plugin_table(where, lib->api);
   if (std::find(reserved.begin(), reserved.end(), lib->api->name) != reserved.end())
     DSB_THROW(where + ": name \"" + std::string(lib->api->name) + "\" is already taken by another backend");
   return std::make_unique<PluginBackend>(std::move(lib));

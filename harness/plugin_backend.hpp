@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dsbench/backend.hpp"
+#include "dsbench/plugin.h"
 
 namespace dsbench {
 
@@ -14,6 +15,10 @@ namespace dsbench {
 // mismatch, null or malformed table, unknown op, bad names). `reserved` are backend names the plugin
 // may not take (the built-in ones).
 std::unique_ptr<Backend> load_plugin(const std::string& path, const std::vector<std::string>& reserved);
+
+// The table checks load_plugin applies (every ABI v1 entry present, names and variants well formed,
+// ops known, ids unique); throws Error naming `where` and the entry. Fuzzed in tests/fuzz/.
+void check_plugin_table(const std::string& where, const dsb_plugin_api* api);
 
 // The built-in backends followed by one backend per plugin path, in order.
 std::vector<std::unique_ptr<Backend>> make_backends_with_plugins(const std::vector<std::string>& plugin_paths);
