@@ -233,6 +233,7 @@ TEST(Compare, FlagsRunsThatAreNotLikeForLike) {
   nlohmann::json a = card_of({timed_row("a", "optimized", samples(1, 1))});
   nlohmann::json b = card_of({timed_row("a", "optimized", samples(1, 2))});
   b["context"]["host"] = "otherhost";
+  a["context"]["build"]["build_type"] = "Release";  // whatever this test binary was built as (ASan: Debug)
   b["context"]["build"]["build_type"] = "Debug";
   b["context"]["config"]["timing"]["flush_cache"] = false;
   b["context"]["backends"][0]["devices"][0]["name"] = "Other CPU";
