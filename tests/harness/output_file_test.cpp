@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -166,6 +168,45 @@ TEST(OutputFile, ARegularFileIsReplacedWholeAndAFailedWriteKeepsTheEarlierOne) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "3: the oversized write succeeded; 4: the message does not say the file is kept";
   EXPECT_EQ(read(card), "second\n");
   EXPECT_EQ(entries(t.path), 1u) << "a temporary file was left behind";
+}
+
+// Read-only even for root: the immutable attribute (chattr +i); without the capability, mode 0555
+// serves where permissions are enforced (not for root).
+bool make_read_only(const fs::path& dir, bool on) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok) {
+    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  ::close(fd);
+  if (!ok && ::geteuid() != 0) ok = ::chmod(dir.c_str(), on ? 0555 : 0755) == 0;
+  return ok;
+}
+
+TEST(OutputFile, AReadOnlyFolderGivesAClearErrorAndKeepsTheEarlierFile) {
+  TempDir t;
+  const fs::path card = t.path / "card.json";
+  write_output_file(card.string(), "earlier\n", "--out");
+  if (!make_read_only(t.path, true)) GTEST_SKIP() << "cannot make a folder read-only here";
+  std::string check_msg, write_msg;
+  try {
+    check_output_path(card.string(), "--out");
+  } catch (const Error& e) {
+    check_msg = e.what();
+  }
+  try {
+    write_output_file(card.string(), "later\n", "--out");
+  } catch (const Error& e) {
+    write_msg = e.what();
+  }
+  make_read_only(t.path, false);
+  EXPECT_NE(check_msg.find("is not writable"), std::string::npos) << check_msg;
+  EXPECT_NE(write_msg.find("--out " + card.string() + ": cannot create"), std::string::npos) << write_msg;
+  EXPECT_EQ(read(card), "earlier\n");
+  EXPECT_EQ(entries(t.path), 1u);
 }
 
 TEST(OutputFile, AFolderRemovedDuringTheRunIsMadeAgain) {
