@@ -9,6 +9,7 @@
 #include "harness/error.hpp"
 #include "harness/json_file.hpp"
 #include "harness/npy.hpp"
+#include "harness/output_file.hpp"
 #include "harness/rng.hpp"
 
 namespace dsbench {
@@ -24,17 +25,6 @@ std::string folder_name(const std::string& case_id, const std::string& kernel) {
   char tag[16];
   std::snprintf(tag, sizeof tag, "-%08x", static_cast<unsigned>(hash_name(case_id + '\0' + kernel) & 0xffffffffu));
   return s + tag;
-}
-
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) DSB_THROW(path.string() + ": cannot be written");
-    f << text;
-    if (!f.flush()) DSB_THROW(path.string() + ": write failed");
-  }
-  fs::rename(tmp, path);
 }
 
 nlohmann::json tolerance_json(const std::map<std::string, Tolerance>& tol) {
@@ -114,7 +104,7 @@ std::string dump_case(const std::string& dir, const CaseSpec& c, uint64_t seed, 
     meta["reference"] = ref["reference"];
   }
   meta["tensors"] = tensors;
-  write_text_atomic(folder / "case.json", meta.dump(2) + "\n");
+  write_output_file((folder / "case.json").string(), meta.dump(2) + "\n", "dump");
   return folder.string();
 }
 

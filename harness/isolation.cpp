@@ -52,6 +52,19 @@ RunOptions options_from(const nlohmann::json& j) {
   return o;
 }
 
+// In a forked child: becomes `dsbench ARGS...` (this binary), ignoring Ctrl-C (the parent's to
+// handle; SIG_IGN survives exec); 127 if exec fails.
+[[noreturn]] void exec_self(const std::vector<std::string>& args) {
+  std::vector<std::string> argv_s{"dsbench"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  signal(SIGINT, SIG_IGN);
+  execv("/proc/self/exe", argv.data());
+  _exit(127);
+}
+
 void write_all(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
@@ -73,23 +86,18 @@ WorkerResult run_worker(const std::vector<std::string>& args, const std::string&
     w.spawn_error = std::string("pipe: ") + strerror(errno);
     return w;
   }
-  std::vector<std::string> argv_s{"dsbench", kWorkerCommand};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) { w.spawn_error = std::string("fork: ") + strerror(errno); return w; }
   if (pid == 0) {
     // Child: stdin <- job, fd 3 -> result, stdout -> stderr (vendor prints must not mix with the table).
-    signal(SIGINT, SIG_IGN);  // Ctrl-C is the parent's to handle; SIG_IGN survives exec
     dup2(job_pipe[0], STDIN_FILENO);
     dup2(result_pipe[1], 3);
     dup2(STDERR_FILENO, STDOUT_FILENO);
     for (int fd : {job_pipe[0], job_pipe[1], result_pipe[0], result_pipe[1]})
       if (fd > 3) close(fd);
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
+    std::vector<std::string> worker_args{kWorkerCommand};
+    worker_args.insert(worker_args.end(), args.begin(), args.end());
+    exec_self(worker_args);
   }
   close(job_pipe[0]);
   close(result_pipe[1]);
@@ -121,19 +129,10 @@ WorkerResult run_worker(const std::vector<std::string>& args, const std::string&
 
 ChildOutcome run_self(const std::vector<std::string>& args, double timeout_s) {
   ChildOutcome c;
-  std::vector<std::string> argv_s{"dsbench"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::cout.flush();
   const pid_t pid = fork();
   if (pid < 0) { c.spawn_error = std::string("fork: ") + strerror(errno); return c; }
-  if (pid == 0) {
-    signal(SIGINT, SIG_IGN);  // Ctrl-C is the parent's to handle
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
+  if (pid == 0) exec_self(args);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   int status = 0;
   while (true) {

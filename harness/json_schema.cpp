@@ -17,7 +17,6 @@ namespace {
 
 constexpr size_t kMaxPatternInput = 4096;  // bytes of a string matched against a schema pattern
 
-
 using nlohmann::json;
 using Violations = std::vector<SchemaViolation>;
 

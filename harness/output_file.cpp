@@ -110,6 +110,17 @@ void write_output_file(const std::string& path, const std::string& text, const s
   if (ec) give_up("rename into place failed: " + ec.message());
 }
 
+// A probe file, named per process and thread (the in-process ranks of --local-ranks probe one
+// folder at once), created and removed; throws `why` when it cannot be created.
+static void probe_folder(const fs::path& dir, const std::string& why) {
+  const fs::path probe = dir / (".dsbench-write-probe-" + unique_suffix());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) DSB_THROW(why + ": " + errno_text());
+  ::close(fd);
+  std::error_code ec;
+  fs::remove(probe, ec);
+}
+
 void check_output_path(const std::string& path, const std::string& what) {
   const fs::path p = resolve_links(path, what);
   std::error_code ec;
@@ -122,11 +133,14 @@ void check_output_path(const std::string& path, const std::string& what) {
   }
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   fs::create_directories(dir, ec);
-  const fs::path probe = dir / (".dsbench-write-probe-" + unique_suffix());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) DSB_THROW(what + " " + path + ": folder " + dir.string() + " is not writable: " + errno_text());
-  ::close(fd);
-  fs::remove(probe, ec);
+  probe_folder(dir, what + " " + path + ": folder " + dir.string() + " is not writable");
+}
+
+void check_writable_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) DSB_THROW(what + " " + dir + ": cannot create the folder" + (ec ? ": " + ec.message() : ""));
+  probe_folder(dir, what + " " + dir + ": folder is not writable");
 }
 
 }  // namespace dsbench

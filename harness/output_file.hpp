@@ -1,4 +1,4 @@
-// Every file dsbench writes for the user (scorecards, JUnit, Markdown, HTML, compare JSON) goes
+// Every file dsbench writes (scorecards, JUnit, Markdown, HTML, compare JSON, case.json, reference-cache entries) goes
 // through here, so that a target that is not ours to replace never is: a regular file (or a new
 // one) is written to a temporary file beside it and renamed into place, so a reader never sees half
 // a file and a failed write leaves the earlier file intact and no temporary behind; a symbolic link
@@ -17,5 +17,8 @@ void write_output_file(const std::string& path, const std::string& text, const s
 // permission, a folder that cannot be created or written). Probes with a temporary file only where the
 // output will be created by rename; a device or FIFO is asked with access(2), never touched.
 void check_output_path(const std::string& path, const std::string& what);
+
+// The same for a folder that will receive files (created if missing); `what` names the option.
+void check_writable_folder(const std::string& dir, const std::string& what);
 
 }  // namespace dsbench

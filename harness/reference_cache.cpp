@@ -1,18 +1,16 @@
 #include "harness/reference_cache.hpp"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #define XXH_INLINE_ALL  // header-only: the bundle for the GPU machine carries no extra library
 #include <xxhash.h>
 
 #include "harness/build_id.hpp"
 #include "harness/error.hpp"
+#include "harness/json_file.hpp"
+#include "harness/output_file.hpp"
 #include "harness/runner.hpp"
 #include "harness/suite.hpp"
 
@@ -179,10 +177,11 @@ bool ReferenceCache::load(const ReferenceKey& key, std::vector<OutputCheck>* che
     *why = "cache entry " + path + " is not a regular file";
     return false;
   }
-  std::ifstream f(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (!f.good() && !f.eof()) {
-    *why = "cache entry " + path + ": read failed";
+  std::string bytes;
+  try {
+    bytes = read_regular_file(path, "cache entry " + path);
+  } catch (const std::exception& e) {
+    *why = e.what();
     return false;
   }
   const std::string bad = "cache entry " + fs::path(path).filename().string() + " rejected: ";
@@ -296,27 +295,8 @@ void ReferenceCache::store(const ReferenceKey& key, const std::vector<OutputChec
   bytes += payload;
   put_hash(bytes, XXH3_128bits(bytes.data(), bytes.size()));
 
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) DSB_THROW("--reference-cache " + dir_ + ": cannot create the folder: " + ec.message());
-  const std::string path = entry_path(key);
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) DSB_THROW("--reference-cache " + dir_ + ": cannot create " + tmp);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!f.flush()) {
-      f.close();
-      fs::remove(tmp, ec);
-      DSB_THROW("--reference-cache " + dir_ + ": write failed (disk full?)");
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    DSB_THROW("--reference-cache " + dir_ + ": rename into place failed: " + ec.message());
-  }
+  // Atomic (a temporary renamed into place): isolated workers and later runs never read half an entry.
+  write_output_file(entry_path(key), bytes, "--reference-cache");
 }
 
 std::vector<OutputCheck> reference_checks(const Problem& problem, const CaseSpec& c, const TensorMap& inputs,

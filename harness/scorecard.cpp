@@ -333,23 +333,7 @@ nlohmann::json make_scorecard(const RunContext& ctx, const std::vector<ResultRow
           {"exit_code", exit_code_for(rows, ctx.errors)}};
 }
 
-// Per process and thread: the in-process ranks of --local-ranks probe the same folder at once.
-static std::string probe_suffix() {
-  return std::to_string(getpid()) + "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-}
-
 void check_writable(const std::string& path) { check_output_path(path, "output"); }
-
-void check_writable_folder(const std::string& dir, const std::string& what) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir)) DSB_THROW(what + " " + dir + ": cannot create the folder" + (ec ? ": " + ec.message() : ""));
-  const fs::path probe = fs::path(dir) / (".dsbench-write-probe-" + probe_suffix());
-  std::ofstream f(probe);
-  if (!f) DSB_THROW(what + " " + dir + ": folder is not writable");
-  f.close();
-  fs::remove(probe, ec);
-}
 
 void write_json_atomic(const std::string& path, const nlohmann::json& doc) {
   write_output_file(path, doc.dump(2) + "\n", "output");

@@ -45,8 +45,6 @@ nlohmann::json world_json(const World& w);
 void write_json_atomic(const std::string& path, const nlohmann::json& doc);
 // Fails early (before an hour of benchmarking) when path's folder cannot take a file.
 void check_writable(const std::string& path);
-// The same for a folder that will receive files (created if missing); `what` names the option.
-void check_writable_folder(const std::string& dir, const std::string& what);
 
 // Exit code for a run: 0 all passed / not_supported / skipped / not_verified; 1 incorrect or error.
 int exit_code_for(const std::vector<ResultRow>& rows, const std::vector<std::string>& errors);

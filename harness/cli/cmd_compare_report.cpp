@@ -9,7 +9,7 @@
 #include "harness/report/compare_format.hpp"
 #include "harness/report/html_report.hpp"
 #include "harness/report/run_summaries.hpp"
-#include "harness/report/text_file.hpp"
+#include "harness/output_file.hpp"
 #include "harness/scorecard.hpp"
 
 namespace dsbench::cli {
@@ -71,8 +71,8 @@ int compare_command(CompareArgs& a) {
   if (a.format == "markdown") std::cout << report::compare_markdown(r);
   else if (a.format == "json") std::cout << report::compare_json(r).dump(2) << "\n";
   else report::print_compare_text(std::cout, r, a.changes_only);
-  if (!a.markdown_path.empty()) report::write_text_atomic(a.markdown_path, report::compare_markdown(r), "--markdown");
-  if (!a.json_path.empty()) report::write_text_atomic(a.json_path, report::compare_json(r).dump(2) + "\n", "--json");
+  if (!a.markdown_path.empty()) write_output_file(a.markdown_path, report::compare_markdown(r), "--markdown");
+  if (!a.json_path.empty()) write_output_file(a.json_path, report::compare_json(r).dump(2) + "\n", "--json");
   return r.exit_code();
 }
 
@@ -141,10 +141,10 @@ void setup_report(CLI::App& app, int* exit_code) {
     for (const std::string& f : *files) cards.push_back(report::load_scorecard(f));
     report::label_scorecards(cards);
     o.baseline = pick_baseline(cards, *baseline);
-    report::write_text_atomic(*out, report::html_report(cards, o), "--out");
-    if (!junit->empty()) report::write_text_atomic(*junit, report::scorecard_junit(cards.back().doc), "--junit");
+    write_output_file(*out, report::html_report(cards, o), "--out");
+    if (!junit->empty()) write_output_file(*junit, report::scorecard_junit(cards.back().doc), "--junit");
     if (!markdown->empty())
-      report::write_text_atomic(*markdown, report::scorecard_markdown(cards.back().doc), "--markdown");
+      write_output_file(*markdown, report::scorecard_markdown(cards.back().doc), "--markdown");
     std::cout << "report: " << *out << " (" << cards.size() << " scorecard(s))\n";
     *exit_code = 0;
   });

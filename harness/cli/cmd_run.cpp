@@ -14,6 +14,7 @@
 #include "harness/error.hpp"
 #include "harness/isolation.hpp"
 #include "harness/local_world.hpp"
+#include "harness/output_file.hpp"
 #include "harness/plugin_backend.hpp"
 #include "harness/report/run_outputs.hpp"
 #include "harness/report_table.hpp"

@@ -22,10 +22,6 @@ namespace dsbench::cli {
 namespace fs = std::filesystem;
 namespace {
 
-nlohmann::json read_json_file(const std::string& path, const char* what) {
-  return dsbench::read_json_file(path, std::string(what) + " " + path);
-}
-
 std::string default_schema_path() {
   for (const fs::path& p : {fs::path("results_schema/scorecard.schema.json"),
                            fs::path(DSB_SOURCE_DIR) / "results_schema/scorecard.schema.json"})
@@ -118,8 +114,9 @@ void setup_validate(CLI::App& app, int* exit_code) {
   cmd->add_option("scorecard", *file, "Scorecard JSON file")->required();
   cmd->add_option("--schema", *schema, "Schema file (default: results_schema/scorecard.schema.json)");
   cmd->callback([file, schema, exit_code] {
-    const nlohmann::json s = read_json_file(schema->empty() ? default_schema_path() : *schema, "schema");
-    const nlohmann::json doc = read_json_file(*file, "scorecard");
+    const std::string schema_path = schema->empty() ? default_schema_path() : *schema;
+    const nlohmann::json s = read_json_file(schema_path, "schema " + schema_path);
+    const nlohmann::json doc = read_json_file(*file, "scorecard " + *file);
     const auto violations = harness::validate_against_schema(s, doc);
     for (const auto& v : violations)
       std::cout << *file << ": " << (v.instance_path.empty() ? "/" : v.instance_path) << ": " << v.message << "\n";

@@ -4,7 +4,7 @@
 
 #include "harness/error.hpp"
 #include "harness/report/run_summaries.hpp"
-#include "harness/report/text_file.hpp"
+#include "harness/output_file.hpp"
 #include "harness/scorecard.hpp"
 
 namespace dsbench::report {
@@ -27,7 +27,7 @@ void write_run_outputs(RunOutputs& o, const nlohmann::json& scorecard, std::ostr
     o.stdout_buf = nullptr;
   }
   if (o.format == "markdown") out << scorecard_markdown(scorecard) << std::flush;
-  if (!o.junit_path.empty()) write_text_atomic(o.junit_path, scorecard_junit(scorecard), "--junit");
+  if (!o.junit_path.empty()) write_output_file(o.junit_path, scorecard_junit(scorecard), "--junit");
 }
 
 }  // namespace dsbench::report
